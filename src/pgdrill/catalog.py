@@ -1,0 +1,111 @@
+"""Backups, attempts and drill records as read from a store."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pgdrill.errors import IntegrityError, NotFound, PgdrillError
+from pgdrill.manifest import ATTEMPTS, BACKUPS, DRILLS, Manifest, manifest_key, parse
+from pgdrill.store.base import ObjectInfo, Store
+
+
+@dataclass(frozen=True)
+class Problem:
+    backup_id: str
+    reason: str
+
+
+@dataclass
+class Catalog:
+    backups: list[Manifest] = field(default_factory=list)  # oldest first
+    problems: list[Problem] = field(default_factory=list)
+    pending: dict[str, list[ObjectInfo]] = field(default_factory=dict)  # ids with objects but no manifest
+
+    @property
+    def latest(self) -> Manifest | None:
+        return self.backups[-1] if self.backups else None
+
+    def find(self, ref: str) -> Manifest:
+        if not self.backups:
+            raise NotFound("the store holds no complete backup", "run `pgdrill backup` first")
+        if ref in ("latest", ""):
+            return self.backups[-1]
+        matches = [b for b in self.backups if b.id == ref or b.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        bad = [p for p in self.problems if p.backup_id == ref]
+        if bad:
+            raise IntegrityError(f"backup {ref} is unusable: {bad[0].reason}")
+        if not matches:
+            raise NotFound(f"no backup {ref!r} in the store", "see `pgdrill list`")
+        raise NotFound(f"backup id {ref!r} is ambiguous ({len(matches)} match)", "give more of the id")
+
+
+def load(store: Store) -> Catalog:
+    """List complete backups (manifest present and pointing at an object of the recorded size)."""
+    objects: dict[str, dict[str, ObjectInfo]] = defaultdict(dict)
+    for obj in store.list(BACKUPS):
+        rest = obj.key[len(BACKUPS) :]
+        if "/" not in rest:
+            continue
+        backup_id, name = rest.split("/", 1)
+        objects[backup_id][name] = obj
+    cat = Catalog()
+    for backup_id in sorted(objects):
+        files = objects[backup_id]
+        if "manifest.json" not in files:
+            cat.pending[backup_id] = list(files.values())
+            continue
+        try:
+            m = parse(store.get_bytes(manifest_key(backup_id)), backup_id)
+        except IntegrityError as exc:
+            cat.problems.append(Problem(backup_id, exc.message))
+            continue
+        except PgdrillError as exc:
+            cat.problems.append(Problem(backup_id, f"manifest unreadable: {exc.message}"))
+            continue
+        if m.id != backup_id:
+            cat.problems.append(Problem(backup_id, f"manifest names another backup ({m.id})"))
+            continue
+        name = m.object_key.rsplit("/", 1)[-1]
+        if not m.object_key.startswith(f"{BACKUPS}{backup_id}/") or name not in files:
+            cat.problems.append(Problem(backup_id, f"archive {m.object_key} is missing"))
+            continue
+        if files[name].size != m.size:
+            cat.problems.append(
+                Problem(backup_id, f"archive is {files[name].size} bytes, manifest says {m.size}")
+            )
+            continue
+        cat.backups.append(m)
+    cat.backups.sort(key=lambda b: (b.created_at, b.id))
+    return cat
+
+
+@dataclass(frozen=True)
+class Attempt:
+    id: str
+    started_at: datetime
+    status: str
+    error: str
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Attempt:
+        doc = json.loads(data)
+        return cls(doc["id"], datetime.fromisoformat(doc["started_at"]), doc["status"], doc.get("error", ""))
+
+
+def failed_attempts(store: Store) -> list[Attempt]:
+    out = []
+    for obj in store.list(ATTEMPTS):
+        try:
+            out.append(Attempt.from_json(store.get_bytes(obj.key)))
+        except (ValueError, KeyError, TypeError, PgdrillError):
+            continue
+    return sorted(out, key=lambda a: a.started_at)
+
+
+def drill_keys(store: Store) -> list[str]:
+    return [o.key for o in store.list(DRILLS) if o.key.endswith(".json")]

@@ -1,0 +1,86 @@
+"""Domain exceptions. Jobs raise these; only cli.py turns them into exit codes."""
+
+from __future__ import annotations
+
+
+class PgdrillError(Exception):
+    """Base class. ``hint`` tells the user what to do about it."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = self.message.strip().replace("\n", " ")
+        if self.hint:
+            text = f"{text} — {self.hint}"
+        return text
+
+
+class ConfigError(PgdrillError):
+    """Bad flag, env var, config file or argument: the user has to fix the input."""
+
+    exit_code = 2
+
+
+class SourceError(PgdrillError):
+    """The database could not be reached or dumped."""
+
+    exit_code = 3
+
+
+class TargetError(PgdrillError):
+    """The restore target could not be reached or was refused."""
+
+    exit_code = 3
+
+
+class StoreError(PgdrillError):
+    """The backup store could not be read or written."""
+
+    exit_code = 3
+
+
+class ToolMissing(PgdrillError):
+    """A PostgreSQL client binary of the needed major is not available."""
+
+    exit_code = 3
+
+
+class IntegrityError(PgdrillError):
+    """A stored backup does not match its manifest, or cannot be read as an archive."""
+
+    exit_code = 1
+
+
+class NotFound(PgdrillError):
+    """No backup matches the requested id."""
+
+    exit_code = 2
+
+
+class CryptoError(PgdrillError):
+    """Encryption keys are missing or wrong."""
+
+    exit_code = 2
+
+
+class CheckFailed(PgdrillError):
+    """A check, drill or gate did not pass."""
+
+    exit_code = 1
+
+
+class Refused(PgdrillError):
+    """pgdrill refused to do something that could lose data."""
+
+    exit_code = 2
+
+
+class Interrupted(PgdrillError):
+    """SIGINT/SIGTERM arrived; cleanup ran."""
+
+    exit_code = 3

@@ -1,0 +1,129 @@
+"""The manifest: one JSON document per backup, written LAST — its presence commits the backup.
+
+Store layout (relative to the store's root):
+
+    backups/<id>/archive.pgdump[.age]   the pg_dump custom-format archive (age-encrypted when .age)
+    backups/<id>/manifest.json          this document
+    attempts/<id>.json                  a backup attempt that failed (for monitor and prune)
+    drills/<id>.json                    drill records
+"""
+
+from __future__ import annotations
+
+import json
+import secrets as pysecrets
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pgdrill.errors import IntegrityError
+
+MANIFEST_VERSION = 1
+BACKUPS = "backups/"
+ATTEMPTS = "attempts/"
+DRILLS = "drills/"
+
+
+def new_id(now: datetime | None = None) -> str:
+    """Time-sortable and collision-free: UTC to the millisecond plus 48 random bits."""
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z-" + pysecrets.token_hex(6)
+
+
+def manifest_key(backup_id: str) -> str:
+    return f"{BACKUPS}{backup_id}/manifest.json"
+
+
+def archive_key(backup_id: str, encrypted: bool) -> str:
+    return f"{BACKUPS}{backup_id}/archive.pgdump" + (".age" if encrypted else "")
+
+
+class Encryption(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    method: str = "age"
+    recipients: list[str] = Field(default_factory=list)
+
+
+class Manifest(BaseModel):
+    """Everything needed to trust, find and restore one backup. Never holds a secret."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    manifest_version: int = MANIFEST_VERSION
+    id: str
+    created_at: datetime
+    finished_at: datetime
+    database: str
+    host: str
+    port: int
+    size: int = Field(ge=0, description="bytes stored")
+    sha256: str = Field(description="sha256 of the stored bytes")
+    archive_size: int | None = None
+    archive_sha256: str | None = Field(default=None, description="sha256 of the plain archive")
+    object_key: str
+    format: str = "custom"
+    compression: str = "gzip"
+    tables: dict[str, int] = Field(default_factory=dict)
+    schemas: list[str] = Field(default_factory=list)
+    extensions: dict[str, str] = Field(default_factory=dict)
+    migration_head: str | None = None
+    server_version: str
+    pg_dump_version: str
+    pgdrill_version: str
+    tags: list[str] = Field(default_factory=list)
+    encryption: Encryption | None = None
+    duration_seconds: float = 0.0
+    git_sha: str | None = None
+    git_ref: str | None = None
+    run_url: str | None = None
+    environment: str | None = None
+    database_size: int | None = None
+
+    @field_validator("created_at", "finished_at")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("timestamp must include a timezone")
+        return v.astimezone(timezone.utc)
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
+            raise ValueError("sha256 must be 64 lowercase hex digits")
+        return v
+
+    @property
+    def encrypted(self) -> bool:
+        return self.encryption is not None
+
+    @property
+    def server_major(self) -> int:
+        return int(self.server_version.split(".")[0])
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.tables.values())
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2, exclude_none=True) + "\n"
+
+    def summary(self) -> dict[str, Any]:
+        return json.loads(self.model_dump_json(exclude_none=True))  # type: ignore[no-any-return]
+
+
+def parse(data: bytes, where: str) -> Manifest:
+    """Parse a stored manifest; anything wrong is an IntegrityError naming ``where``."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise IntegrityError(f"manifest {where} is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise IntegrityError(f"manifest {where} is not a JSON object")
+    try:
+        return Manifest.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ())) or "document"
+        raise IntegrityError(f"manifest {where} is invalid: {loc}: {first.get('msg')}") from None

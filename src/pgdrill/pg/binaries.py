@@ -1,0 +1,155 @@
+"""Find PostgreSQL client binaries by major version — never "whatever pg_dump is on PATH"."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from pgdrill.errors import ToolMissing
+
+_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
+
+# Hook for on-demand installation (pgdrill.pg.install registers itself here).
+Installer = Callable[[int], Path | None]
+_installers: list[Installer] = []
+
+
+def register_installer(installer: Installer) -> None:
+    _installers.append(installer)
+
+
+@dataclass(frozen=True)
+class Client:
+    """One PostgreSQL bin directory of a known major version."""
+
+    bin_dir: Path
+    major: int
+    version: str
+
+    def tool(self, name: str) -> str:
+        path = self.bin_dir / name
+        if not path.exists():
+            raise ToolMissing(f"{name} {self.major} is missing from {self.bin_dir}")
+        return str(path)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("PGDRILL_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pgdrill"
+    )
+    return Path(base)
+
+
+def candidate_dirs() -> list[Path]:
+    """Where clients live, most specific first."""
+    dirs: list[str] = []
+    for entry in (os.environ.get("PGDRILL_PG_BIN") or "").split(os.pathsep):
+        if entry:
+            dirs.append(entry)
+            dirs.extend(sorted(glob.glob(os.path.join(entry, "*", "bin"))))
+    dirs.extend(sorted(glob.glob(str(cache_dir() / "postgresql" / "*" / "bin"))))
+    patterns = [
+        "/usr/lib/postgresql/*/bin",  # Debian/Ubuntu
+        "/usr/pgsql-*/bin",  # RHEL/PGDG
+        "/opt/homebrew/opt/postgresql@*/bin",
+        "/usr/local/opt/postgresql@*/bin",
+        "/Applications/Postgres.app/Contents/Versions/*/bin",
+        "/usr/local/pgsql/bin",
+    ]
+    for pattern in patterns:
+        dirs.extend(sorted(glob.glob(pattern)))
+    dirs.extend(p for p in (os.environ.get("PATH") or "").split(os.pathsep) if p)
+    seen: set[str] = set()
+    out: list[Path] = []
+    for d in dirs:
+        real = os.path.realpath(d)
+        if real not in seen:
+            seen.add(real)
+            out.append(Path(d))
+    return out
+
+
+@cache
+def _probe(bin_dir: str) -> Client | None:
+    exe = os.path.join(bin_dir, "pg_dump")
+    if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+        return None
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = _VERSION.search(out.stdout)
+    if not m:
+        return None
+    real_dir = Path(os.path.realpath(exe)).parent
+    version = f"{m.group(1)}.{m.group(2) or 0}"
+    return Client(real_dir, int(m.group(1)), version)
+
+
+def available(dirs: Iterable[Path] | None = None) -> list[Client]:
+    found: dict[Path, Client] = {}
+    for d in dirs if dirs is not None else candidate_dirs():
+        client = _probe(str(d))
+        if client and client.bin_dir not in found:
+            found[client.bin_dir] = client
+    return list(found.values())
+
+
+def clear_cache() -> None:
+    _probe.cache_clear()
+
+
+def _missing(major: int, purpose: str) -> ToolMissing:
+    return ToolMissing(
+        f"no PostgreSQL {major} client found for {purpose}",
+        f"install postgresql-client-{major} (apt, PGDG), point PGDRILL_PG_BIN at its bin folder, "
+        "or allow pgdrill to fetch it (PGDRILL_ALLOW_DOWNLOAD=1)",
+    )
+
+
+def _install(major: int) -> Client | None:
+    for installer in _installers:
+        bin_dir = installer(major)
+        if bin_dir is not None:
+            clear_cache()
+            client = _probe(str(bin_dir))
+            if client and client.major == major:
+                return client
+    return None
+
+
+def for_dump(server_major: int) -> Client:
+    """pg_dump must be the server's major: older refuses, newer emits syntax older servers reject."""
+    exact = [c for c in available() if c.major == server_major]
+    if exact:
+        return exact[0]
+    installed = _install(server_major)
+    if installed:
+        return installed
+    raise _missing(server_major, f"pg_dump against a PostgreSQL {server_major} server")
+
+
+def for_restore(archive_major: int, target_major: int | None) -> Client:
+    """A pg_restore that can read the archive (>= its pg_dump major), as close to the target as possible."""
+    want = max(archive_major, target_major or archive_major)
+    clients = [c for c in available() if c.major >= archive_major]
+    exact = [c for c in clients if c.major == want]
+    if exact:
+        return exact[0]
+    installed = _install(want)
+    if installed:
+        return installed
+    if clients:
+        return min(clients, key=lambda c: (abs(c.major - want), -c.major))
+    raise _missing(want, f"pg_restore of an archive written by pg_dump {archive_major}")
+
+
+def which(name: str) -> str | None:
+    return shutil.which(name)

@@ -1,0 +1,158 @@
+"""Throwaway local PostgreSQL clusters (initdb + pg_ctl) for `pgdrill demo` and the tests.
+
+initdb refuses to run as root, so when pgdrill runs as root (CI containers) the cluster runs as the
+``postgres`` system user, or the user named by PGDRILL_CLUSTER_USER.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets as pysecrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pgdrill import secrets
+from pgdrill.errors import PgdrillError, ToolMissing
+from pgdrill.pg import binaries
+from pgdrill.pg.conn import DatabaseUrl
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run_as() -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    user = os.environ.get("PGDRILL_CLUSTER_USER", "postgres")
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        raise ToolMissing(
+            "initdb refuses to run as root and there is no 'postgres' user",
+            "create one (useradd -r postgres) or set PGDRILL_CLUSTER_USER to an unprivileged user",
+        ) from None
+    return ["runuser", "-u", user, "--"]
+
+
+def find_server_bin(major: int | None = None) -> Path:
+    """A bin folder with initdb/pg_ctl/postgres, of the given major or the newest one found."""
+    candidates = []
+    for client in binaries.available():
+        if (client.bin_dir / "initdb").exists() and (client.bin_dir / "pg_ctl").exists():
+            candidates.append(client)
+    for d in binaries.candidate_dirs():
+        if (d / "initdb").exists() and (d / "pg_ctl").exists():
+            out = subprocess.run([str(d / "initdb"), "--version"], capture_output=True, text=True, check=False)
+            parts = out.stdout.split()
+            if parts and parts[-1][:2].rstrip(".").isdigit():
+                candidates.append(binaries.Client(d, int(parts[-1].split(".")[0]), parts[-1]))
+    if major is not None:
+        candidates = [c for c in candidates if c.major == major]
+    if not candidates:
+        want = f"PostgreSQL {major} " if major else "PostgreSQL "
+        raise ToolMissing(
+            f"no {want}server binaries (initdb, pg_ctl) found",
+            "install the postgresql package or set PGDRILL_PG_BIN to a folder with initdb",
+        )
+    return max(candidates, key=lambda c: c.major).bin_dir
+
+
+@dataclass
+class LocalCluster:
+    """A PostgreSQL cluster in a temp folder, on a free loopback port, with a random superuser password."""
+
+    bin_dir: Path
+    base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pgdrill-pg-")))
+    port: int = field(default_factory=free_port)
+    password: str = field(default_factory=lambda: "pw-" + pysecrets.token_urlsafe(18))
+    user: str = "postgres"
+    started: bool = False
+
+    @classmethod
+    def create(cls, major: int | None = None, bin_dir: Path | None = None) -> LocalCluster:
+        cluster = cls(bin_dir or find_server_bin(major))
+        cluster.init()
+        cluster.start()
+        return cluster
+
+    @property
+    def data_dir(self) -> Path:
+        return self.base / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.base / "sock"
+
+    def _run(self, args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(_run_as() + args, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload, no-any-return]
+
+    def init(self) -> None:
+        secrets.register(self.password)
+        os.chmod(self.base, 0o755)
+        self.socket_dir.mkdir()
+        pwfile = self.base / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        runas = _run_as()
+        if runas:
+            owner = pwd.getpwnam(runas[2])
+            for p in (self.base, self.socket_dir, pwfile):
+                os.chown(p, owner.pw_uid, owner.pw_gid)
+        out = self._run(
+            [
+                str(self.bin_dir / "initdb"),
+                "-D", str(self.data_dir),
+                "-U", self.user,
+                "--pwfile", str(pwfile),
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E", "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ]
+        )
+        pwfile.unlink()
+        if out.returncode != 0:
+            raise PgdrillError(f"initdb failed: {out.stderr.strip().splitlines()[-1:]}")
+
+    def start(self) -> None:
+        opts = (
+            f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=60 -c shared_buffers=64MB"
+        )
+        out = self._run(
+            [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-o", opts,
+             "-l", str(self.base / "server.log"), "-w", "-t", "60", "start"]
+        )
+        if out.returncode != 0:
+            log = (self.base / "server.log").read_text(errors="replace") if (self.base / "server.log").exists() else ""
+            raise PgdrillError(f"PostgreSQL did not start: {out.stderr.strip()} {log[-500:]}")
+        self.started = True
+
+    def stop(self, mode: str = "fast") -> None:
+        if self.started:
+            self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"])
+            self.started = False
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def url(self, dbname: str = "postgres") -> DatabaseUrl:
+        return DatabaseUrl.parse(
+            f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{dbname}"
+        )
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()

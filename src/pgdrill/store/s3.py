@@ -1,0 +1,235 @@
+"""S3 and S3-compatible stores through boto3.
+
+Credentials come from boto3's own chain (env, profile, OIDC web identity, instance role) and the
+endpoint from AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3, so MinIO, R2, Ceph or moto need no flag.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
+
+import boto3
+import botocore.exceptions
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+from pgdrill.errors import ConfigError, NotFound, StoreError
+from pgdrill.store.base import Incomplete, ObjectInfo, Readable, Store
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MiB = 1 << 20
+MIN_PART = 8 * MiB
+MAX_PART = 5 * 1024 * MiB
+MAX_PARTS = 10_000
+DEFAULT_EXPECTED = 100 * 1024 * MiB  # unknown size: parts big enough for ~1 TB at 10,000 parts
+
+
+def part_size(expected_size: int | None) -> int:
+    """Smallest part (whole MiB, >= 8 MiB) that keeps a 2x-larger-than-expected archive under 9,000 parts.
+
+    The margin matters: the expected size is an estimate (pg_database_size), and S3 rejects part
+    10,001 — the upload would fail at the very end.
+    """
+    expected = expected_size if expected_size and expected_size > 0 else DEFAULT_EXPECTED
+    need = math.ceil(2 * expected / (MAX_PARTS - 1000))
+    size = max(MIN_PART, math.ceil(need / MiB) * MiB)
+    return min(size, MAX_PART)
+
+
+@dataclass(frozen=True)
+class S3Options:
+    sse: str | None = None  # "AES256" | "aws:kms"
+    sse_kms_key_id: str | None = None
+    object_lock_days: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def put_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {}
+        if self.sse:
+            if self.sse not in ("AES256", "aws:kms"):
+                raise ConfigError(f"unknown server-side encryption {self.sse!r}", "use AES256 or aws:kms")
+            args["ServerSideEncryption"] = self.sse
+            if self.sse == "aws:kms" and self.sse_kms_key_id:
+                args["SSEKMSKeyId"] = self.sse_kms_key_id
+        if self.object_lock_days:
+            until = datetime.now(timezone.utc) + timedelta(days=self.object_lock_days)
+            args["ObjectLockMode"] = "COMPLIANCE"
+            args["ObjectLockRetainUntilDate"] = until
+        return args
+
+
+def _client() -> S3Client:
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 6},
+        connect_timeout=10,
+        read_timeout=60,
+        user_agent_extra="pgdrill",
+    )
+    return cast("S3Client", boto3.session.Session().client("s3", config=config))
+
+
+class S3Store(Store):
+    def __init__(self, bucket: str, prefix: str = "", options: S3Options | None = None,
+                 client: S3Client | None = None) -> None:
+        if not bucket:
+            raise ConfigError("S3 store URL has no bucket", "use s3://bucket/prefix")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.options = options or S3Options()
+        self.client = client or _client()
+        self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _rel(self, full: str) -> str:
+        return full[len(self.prefix) + 1 :] if self.prefix else full
+
+    def _error(self, action: str, key: str, exc: Exception) -> StoreError:
+        if isinstance(exc, botocore.exceptions.ClientError):
+            code = exc.response.get("Error", {}).get("Code", "")
+            msg = exc.response.get("Error", {}).get("Message", "") or code
+            if code == "NoSuchBucket":
+                return StoreError(f"bucket {self.bucket} does not exist", "create it or fix the store URL")
+            if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                return StoreError(
+                    f"{action} s3://{self.bucket}/{self._key(key)}: access denied ({code})",
+                    "check the AWS credentials and the bucket policy",
+                )
+            return StoreError(f"{action} s3://{self.bucket}/{self._key(key)}: {code} {msg}".strip())
+        if isinstance(exc, botocore.exceptions.NoCredentialsError):
+            return StoreError("no AWS credentials found", "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or OIDC")
+        if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectionError):
+            return StoreError(f"{action} s3://{self.bucket}: cannot reach the S3 endpoint", "check AWS_ENDPOINT_URL and the network")
+        return StoreError(f"{action} s3://{self.bucket}/{self._key(key)}: {type(exc).__name__}: {exc}")
+
+    # -- Store --------------------------------------------------------------------------------
+    def check_writable(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            if isinstance(exc, botocore.exceptions.ClientError) and exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket"):
+                raise StoreError(f"bucket {self.bucket} does not exist", "create it or fix the store URL") from None
+            raise self._error("cannot access", "", exc) from None
+
+    def put(self, key: str, source: Readable, *, expected_size: int | None = None) -> int:
+        size = part_size(expected_size)
+        config = TransferConfig(
+            multipart_threshold=size,
+            multipart_chunksize=size,
+            max_concurrency=4,
+            max_in_memory_upload_chunks=6,  # bounds memory to a few parts, whatever the archive size
+            use_threads=True,
+        )
+        counter = _Counting(source)
+        try:
+            # s3transfer aborts the multipart upload itself when reading or any part fails.
+            self.client.upload_fileobj(
+                cast(BinaryIO, counter), self.bucket, self._key(key),
+                ExtraArgs=self.options.put_args() or None, Config=config,
+            )
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._error("cannot upload", key, exc) from None
+        except Exception as exc:
+            # s3transfer wraps errors raised by our reader; surface the original one.
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(exc, (StoreError, KeyboardInterrupt)) or cause is None:
+                raise
+            raise cause from None
+        return counter.count
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise NotFound(f"{key} not found in {self.url}") from None
+            raise self._error("cannot read", key, exc) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._error("cannot read", key, exc) from None
+        return cast(BinaryIO, _Body(resp["Body"], self, key))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+                for obj in page.get("Contents", []):
+                    yield ObjectInfo(self._rel(obj["Key"]), int(obj["Size"]), obj["LastModified"])
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._error("cannot list", prefix, exc) from None
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            resp = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._error("cannot stat", key, exc) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._error("cannot stat", key, exc) from None
+        return ObjectInfo(key, int(resp["ContentLength"]), resp["LastModified"])
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._error("cannot delete", key, exc) from None
+
+    def incomplete(self) -> Iterator[Incomplete]:
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key("")):
+                for up in page.get("Uploads", []):
+                    yield Incomplete(self._rel(up["Key"]), up["Initiated"], up["UploadId"])
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._error("cannot list uploads in", "", exc) from None
+
+    def discard(self, upload: Incomplete) -> None:
+        try:
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=self._key(upload.key), UploadId=upload.handle
+            )
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._error("cannot abort upload of", upload.key, exc) from None
+
+
+class _Counting:
+    def __init__(self, source: Readable) -> None:
+        self.source = source
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.count += len(data)
+        return data
+
+
+class _Body:
+    """A streaming GET body that turns transport errors into StoreError."""
+
+    def __init__(self, body: Any, store: S3Store, key: str) -> None:
+        self.body = body
+        self.store = store
+        self.key = key
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return cast(bytes, self.body.read(size if size >= 0 else None))
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self.store._error("cannot read", self.key, exc) from None
+
+    def close(self) -> None:
+        self.body.close()
+
+    def __enter__(self) -> _Body:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
