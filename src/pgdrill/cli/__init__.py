@@ -1,0 +1,60 @@
+"""The pgdrill command line. Command modules register on the group in cli.base; ``main`` is the
+one place that turns exceptions into exit codes (0 ok, 1 failed check, 2 usage/config, 3 infra)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from pgdrill import secrets
+from pgdrill.cli import backups, demo  # noqa: F401  (registers commands)
+from pgdrill.cli.base import EXIT_INFRA, EXIT_USAGE, cli
+from pgdrill.errors import PgdrillError
+
+__all__ = ["cli", "main"]
+
+
+def _debug(argv: list[str]) -> bool:
+    import os
+
+    return "--debug" in argv or os.environ.get("PGDRILL_DEBUG", "") not in ("", "0", "false")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cli.main(args=args, prog_name="pgdrill", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.UsageError as exc:
+        where = f" (see pgdrill {exc.ctx.info_name if exc.ctx and exc.ctx.parent else ''} --help)".replace("  ", " ")
+        click.echo(secrets.scrub(f"pgdrill: error: {exc.format_message()}{where}"), err=True)
+        return EXIT_USAGE
+    except click.ClickException as exc:
+        click.echo(secrets.scrub(f"pgdrill: error: {exc.format_message()}"), err=True)
+        return EXIT_USAGE
+    except click.Abort:
+        click.echo("pgdrill: error: interrupted", err=True)
+        return EXIT_INFRA
+    except PgdrillError as exc:
+        if _debug(args):
+            traceback.print_exc()
+        click.echo(secrets.scrub(f"pgdrill: error: {exc.one_line()}"), err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("pgdrill: error: interrupted; partial work was cleaned up", err=True)
+        return EXIT_INFRA
+    except Exception as exc:
+        if _debug(args):
+            traceback.print_exc()
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        click.echo(secrets.scrub(f"pgdrill: error: unexpected {type(exc).__name__}: {msg} "
+                                 "(run with --debug for a traceback)"), err=True)
+        return EXIT_INFRA
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""backup, list, verify, restore."""
+
+from __future__ import annotations
+
+import click
+
+from pgdrill import catalog
+from pgdrill.backup import BackupRequest, run_backup
+from pgdrill.cli.base import (
+    apply,
+    cli,
+    config_option,
+    database_url,
+    emit,
+    environment_option,
+    identities,
+    identity_option,
+    json_option,
+    progress_printer,
+    require,
+    s3_options,
+    setting,
+    store_from,
+    store_option,
+    warn,
+)
+from pgdrill.errors import CheckFailed
+from pgdrill.report import backups as render
+from pgdrill.restore import RestoreRequest, run_restore
+from pgdrill.verify import run_verify
+
+
+@cli.command()
+@click.option("--database-url", envvar="PGDRILL_DATABASE_URL", metavar="URL",
+              help="Source database, direct (not pooled) connection (env PGDRILL_DATABASE_URL).")
+@store_option
+@click.option("--tag", "tags", multiple=True, envvar="PGDRILL_TAGS", metavar="NAME",
+              help="Tag the backup (repeatable), e.g. pre-deploy.")
+@click.option("--encrypt-to", multiple=True, envvar="PGDRILL_ENCRYPT_TO", metavar="AGE1…",
+              help="age recipient public key (repeatable).")
+@click.option("--recipients-file", envvar="PGDRILL_RECIPIENTS_FILE", metavar="FILE",
+              help="File of age recipients, one per line.")
+@click.option("--compress", envvar="PGDRILL_COMPRESS", metavar="SPEC",
+              help="pg_dump --compress value, e.g. 6, 0, zstd:3 (PostgreSQL 16+).")
+@apply(s3_options)
+@environment_option
+@config_option
+@json_option
+@click.pass_context
+def backup(ctx: click.Context, as_json: bool, **_: object) -> None:
+    """Dump a database into the store, with a manifest of exact row counts."""
+    url = database_url(ctx, "database_url", "--database-url")
+    assert url is not None
+    recipients = tuple(setting(ctx, "encrypt_to", ()) or ())
+    rfile = setting(ctx, "recipients_file")
+    if recipients or rfile:
+        from pgdrill import crypto
+
+        recipients = tuple(crypto.parse_recipients(list(recipients), rfile))
+    req = BackupRequest(
+        database_url=url,
+        store=store_from(ctx),
+        tags=tuple(setting(ctx, "tags", ()) or ()),
+        environment=setting(ctx, "environment"),
+        encrypt_to=recipients,
+        compress=setting(ctx, "compress"),
+    )
+    manifest = run_backup(req, progress_printer(ctx))
+    emit(as_json, render.backup_json(manifest), render.backup_text(manifest))
+
+
+@cli.command("list")
+@store_option
+@config_option
+@json_option
+@click.pass_context
+def list_(ctx: click.Context, as_json: bool, **_: object) -> None:
+    """List complete backups, oldest first."""
+    cat = catalog.load(store_from(ctx))
+    for line in render.warnings_for(cat):
+        warn(line)
+    emit(as_json, render.list_json(cat), render.list_text(cat))
+
+
+@cli.command()
+@click.argument("backup_id", default="latest", metavar="ID|latest")
+@store_option
+@identity_option
+@config_option
+@json_option
+@click.pass_context
+def verify(ctx: click.Context, backup_id: str, as_json: bool, **_: object) -> None:
+    """Read a stored backup back: size, sha256 and a readable archive."""
+    result = run_verify(store_from(ctx), backup_id, identities(ctx), progress_printer(ctx))
+    emit(as_json, render.verify_json(result), render.verify_text(result))
+
+
+@cli.command()
+@click.argument("backup_id", default="latest", metavar="ID|latest")
+@store_option
+@click.option("--target-url", envvar="PGDRILL_TARGET_URL", metavar="URL",
+              help="Database to restore into (must exist; refused if it holds tables).")
+@click.option("--clean", is_flag=True, help="Drop existing objects first (needs --confirm).")
+@click.option("--confirm", metavar="DBNAME", help="The target's database name, to allow --clean.")
+@click.option("--table", "tables", multiple=True, metavar="SCHEMA.TABLE", help="Only this table (repeatable).")
+@click.option("--data-only", is_flag=True, help="Only rows (with --table: the accidental-DELETE case).")
+@click.option("--keep-owners", is_flag=True,
+              help="Restore owners and grants too (default: --no-owner --no-privileges).")
+@click.option("--no-verify", is_flag=True, help="Skip reading the archive once before restoring.")
+@identity_option
+@config_option
+@json_option
+@click.pass_context
+def restore(ctx: click.Context, backup_id: str, clean: bool, confirm: str | None, tables: tuple[str, ...],
+            data_only: bool, keep_owners: bool, no_verify: bool, as_json: bool, **_: object) -> None:
+    """Restore a backup into a database."""
+    target = database_url(ctx, "target_url", "--target-url")
+    assert target is not None
+    req = RestoreRequest(
+        store=store_from(ctx), backup=backup_id, target_url=target, clean=clean, confirm=confirm,
+        tables=tables, data_only=data_only, identities=identities(ctx), keep_owners=keep_owners,
+        verify_first=not no_verify,
+    )
+    result = run_restore(req, progress_printer(ctx))
+    emit(as_json, render.restore_json(result), render.restore_text(result))
+    if not result.ok:
+        raise CheckFailed(f"restore of {result.manifest.id} reported {result.error_count} error(s)")
+
+
+_ = require  # re-exported for command modules that need a mandatory setting

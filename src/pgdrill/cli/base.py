@@ -1,0 +1,173 @@
+"""The click group, shared options, and the single place that turns outcomes into exit codes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from click.core import ParameterSource
+
+from pgdrill import config as config_mod
+from pgdrill import secrets
+from pgdrill.config import Config
+from pgdrill.pg.conn import DatabaseUrl
+from pgdrill.store import S3Options, Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
+
+
+class State:
+    def __init__(self, debug: bool, quiet: bool, config_path: str | None) -> None:
+        self.debug = debug
+        self.quiet = quiet
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    def config(self, explicit: str | None = None) -> Config:
+        if self._config is None or explicit:
+            self._config = config_mod.load(explicit or self.config_path)
+        return self._config
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--debug", is_flag=True, envvar="PGDRILL_DEBUG", help="Show tracebacks on errors.")
+@click.option("--quiet", "-q", is_flag=True, envvar="PGDRILL_QUIET", help="No progress lines.")
+@click.option("--config", "config_path", envvar="PGDRILL_CONFIG", metavar="FILE",
+              help="pgdrill.yml to read (default: ./pgdrill.yml when present).")
+@click.version_option(package_name="pgdrill")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, quiet: bool, config_path: str | None) -> None:
+    """PostgreSQL backups that prove they restore."""
+    ctx.obj = State(debug, quiet, config_path)
+    # SIGTERM (CI cancel, timeout) must run the same cleanup as Ctrl-C.
+    signal.signal(signal.SIGTERM, _sigterm)
+
+
+def _sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def state(ctx: click.Context) -> State:
+    root = ctx.find_root()
+    if not isinstance(root.obj, State):
+        root.obj = State(False, False, None)
+    return root.obj
+
+
+def setting(ctx: click.Context, name: str, default: Any = None) -> Any:
+    """A value by precedence: flag > PGDRILL_* env > pgdrill.yml (environment block, then top) > default."""
+    value = ctx.params.get(name)
+    source = ctx.get_parameter_source(name) if name in ctx.params else None
+    if source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT) and value not in (None, ()):
+        return value
+    explicit = ctx.params.get("config")
+    cfg = state(ctx).config(explicit)
+    env = ctx.params.get("environment") or None
+    from_file = cfg.flag(name, env)
+    if from_file is not None:
+        if isinstance(value, tuple):
+            return tuple(from_file) if isinstance(from_file, list) else (from_file,)
+        return from_file
+    if value not in (None, ()):
+        return value
+    return default
+
+
+def require(ctx: click.Context, name: str, flag: str) -> Any:
+    value = setting(ctx, name)
+    if value in (None, "", ()):
+        env = "PGDRILL_" + name.upper()
+        raise click.UsageError(f"missing {flag} (or {env}, or '{name}:' in pgdrill.yml)")
+    return value
+
+
+def database_url(ctx: click.Context, name: str, flag: str, required: bool = True) -> DatabaseUrl | None:
+    text = require(ctx, name, flag) if required else setting(ctx, name)
+    if not text:
+        return None
+    return DatabaseUrl.parse(str(text), what=flag)
+
+
+def store_from(ctx: click.Context) -> Store:
+    url = str(require(ctx, "store", "--store"))
+    options = S3Options(
+        sse=setting(ctx, "sse"),
+        sse_kms_key_id=setting(ctx, "sse_kms_key_id"),
+        object_lock_days=setting(ctx, "object_lock_days"),
+    )
+    return open_store(url, options)
+
+
+# -- shared options ---------------------------------------------------------------------------
+def _opt(*args: Any, **kw: Any) -> Callable[[F], F]:
+    return click.option(*args, **kw)
+
+
+store_option = _opt("--store", envvar="PGDRILL_STORE", metavar="STORE",
+                    help="Folder, file:///path or s3://bucket/prefix (env PGDRILL_STORE).")
+json_option = _opt("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+environment_option = _opt("--environment", "-e", envvar="PGDRILL_ENVIRONMENT", metavar="NAME",
+                          help="Environment block of pgdrill.yml to use (env PGDRILL_ENVIRONMENT).")
+config_option = _opt("--config", envvar="PGDRILL_CONFIG", metavar="FILE", help="pgdrill.yml to read.")
+identity_option = _opt("--age-identity-file", envvar="PGDRILL_AGE_IDENTITY_FILE", metavar="FILE",
+                       help="age identity to decrypt encrypted backups (or PGDRILL_AGE_IDENTITY with the key).")
+s3_options = [
+    _opt("--sse", envvar="PGDRILL_SSE", type=click.Choice(["AES256", "aws:kms"]),
+         help="S3 server-side encryption."),
+    _opt("--sse-kms-key-id", envvar="PGDRILL_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key for aws:kms."),
+    _opt("--object-lock-days", envvar="PGDRILL_OBJECT_LOCK_DAYS", type=int, metavar="N",
+         help="S3 object-lock (compliance) retention for new backups."),
+]
+
+
+def apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
+    def deco(f: F) -> F:
+        for o in reversed(options):
+            f = o(f)
+        return f
+
+    return deco
+
+
+# -- output -----------------------------------------------------------------------------------
+def progress_printer(ctx: click.Context) -> Callable[[str], None] | None:
+    if state(ctx).quiet:
+        return None
+
+    def say(msg: str) -> None:
+        click.echo(secrets.scrub(f"pgdrill: {msg}"), err=True)
+
+    return say
+
+
+def warn(msg: str) -> None:
+    click.echo(secrets.scrub(f"pgdrill: warning: {msg}"), err=True)
+
+
+def emit(as_json: bool, doc: Any, text: str) -> None:
+    if as_json:
+        click.echo(secrets.scrub(json.dumps(doc, indent=2, default=str, ensure_ascii=False)))
+    else:
+        click.echo(secrets.scrub(text))
+
+
+def identities(ctx: click.Context) -> tuple[secrets.Secret, ...]:
+    import os
+
+    path = setting(ctx, "age_identity_file")
+    inline = os.environ.get("PGDRILL_AGE_IDENTITY")
+    if not path and not inline:
+        return ()
+    from pgdrill import crypto
+
+    return tuple(crypto.load_identities(path or inline or ""))
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,1 @@
+"""Renderers (pure: result → text/Markdown/JSON) and publishers (GitHub)."""

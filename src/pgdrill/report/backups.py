@@ -1,0 +1,109 @@
+"""Pure renderers for backup, list, verify and restore results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pgdrill.catalog import Catalog
+from pgdrill.manifest import Manifest
+from pgdrill.restore import RestoreResult
+from pgdrill.streams import human_size
+from pgdrill.verify import VerifyResult
+
+
+def md_escape(text: object) -> str:
+    """Escape text from the database or the user for a Markdown table cell."""
+    s = str(text)
+    for ch in ("\\", "|", "`", "*", "_", "<", ">", "[", "]"):
+        s = s.replace(ch, "\\" + ch)
+    return s.replace("\n", " ").replace("\r", " ")
+
+
+def backup_json(m: Manifest) -> dict[str, Any]:
+    return m.summary()
+
+
+def backup_text(m: Manifest) -> str:
+    enc = f", encrypted to {len(m.encryption.recipients)} recipient(s)" if m.encryption else ""
+    tags = f" [{', '.join(m.tags)}]" if m.tags else ""
+    return (
+        f"backup {m.id}{tags}\n"
+        f"  database   {m.database} on {m.host}:{m.port} (PostgreSQL {m.server_version}, pg_dump {m.pg_dump_version})\n"
+        f"  stored     {human_size(m.size)} at {m.object_key}{enc}\n"
+        f"  sha256     {m.sha256}\n"
+        f"  tables     {len(m.tables)} tables, {m.total_rows} rows (exact, from the dump's snapshot)\n"
+        f"  took       {m.duration_seconds:.1f}s"
+    )
+
+
+def backup_markdown(m: Manifest) -> str:
+    rows = [
+        ("Backup", f"`{m.id}`"),
+        ("Database", f"{md_escape(m.database)} on {md_escape(m.host)}:{m.port}"),
+        ("Server / pg_dump", f"{m.server_version} / {m.pg_dump_version}"),
+        ("Size", human_size(m.size)),
+        ("SHA-256", f"`{m.sha256}`"),
+        ("Tables / rows", f"{len(m.tables)} / {m.total_rows}"),
+        ("Encrypted", "age, " + f"{len(m.encryption.recipients)} recipient(s)" if m.encryption else "no"),
+        ("Tags", md_escape(", ".join(m.tags)) or "—"),
+        ("Duration", f"{m.duration_seconds:.1f} s"),
+    ]
+    body = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return f"### ✅ pgdrill backup\n\n| | |\n|---|---|\n{body}\n"
+
+
+def list_json(cat: Catalog) -> dict[str, Any]:
+    return {
+        "backups": [backup_json(m) for m in cat.backups],
+        "skipped": [{"id": p.backup_id, "reason": p.reason} for p in cat.problems],
+        "incomplete": sorted(cat.pending),
+    }
+
+
+def list_text(cat: Catalog) -> str:
+    if not cat.backups:
+        return "no backups"
+    lines = [f"{'ID':<34} {'CREATED (UTC)':<20} {'SIZE':>10} {'TABLES':>6} {'ROWS':>10}  TAGS"]
+    for m in cat.backups:
+        lines.append(
+            f"{m.id:<34} {m.created_at:%Y-%m-%d %H:%M:%S} {human_size(m.size):>10} {len(m.tables):>6} "
+            f"{m.total_rows:>10}  {','.join(m.tags)}{' (age)' if m.encrypted else ''}"
+        )
+    return "\n".join(lines)
+
+
+def warnings_for(cat: Catalog) -> Sequence[str]:
+    return [f"skipped backup {p.backup_id}: {p.reason}" for p in cat.problems]
+
+
+def verify_json(r: VerifyResult) -> dict[str, Any]:
+    return {
+        "id": r.manifest.id, "ok": True, "size": r.bytes_read, "sha256": r.sha256,
+        "toc_entries": r.toc_entries, "pg_restore_version": r.pg_restore_version,
+        "duration_seconds": r.duration_seconds,
+    }
+
+
+def verify_text(r: VerifyResult) -> str:
+    return (f"backup {r.manifest.id} verified: {human_size(r.bytes_read)}, sha256 matches the manifest, "
+            f"pg_restore {r.pg_restore_version} reads {r.toc_entries} TOC entries ({r.duration_seconds:.1f}s)")
+
+
+def restore_json(r: RestoreResult) -> dict[str, Any]:
+    return {
+        "id": r.manifest.id, "ok": r.ok, "target": r.target, "target_server_version": r.target_server_version,
+        "pg_restore_version": r.pg_restore_version, "duration_seconds": r.duration_seconds,
+        "bytes_read": r.bytes_read, "error_count": r.error_count, "errors": r.errors,
+        "tables": list(r.tables),
+    }
+
+
+def restore_text(r: RestoreResult) -> str:
+    what = f"tables {', '.join(r.tables)} of " if r.tables else ""
+    head = (f"restored {what}backup {r.manifest.id} into {r.target} "
+            f"with pg_restore {r.pg_restore_version} in {r.duration_seconds:.1f}s")
+    if r.ok:
+        return head
+    errs = "\n".join(f"  {e}" for e in r.errors[:20])
+    return f"{head}\n{r.error_count} pg_restore error(s):\n{errs}"

@@ -1,0 +1,88 @@
+"""Small streaming pieces shared by the pipelines: hashing, byte counting, progress."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from typing import IO
+
+from pgdrill.store.base import Readable
+
+CHUNK = 1 << 20
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+class HashingReader:
+    """Wraps a reader: sha256 and byte count of everything read, progress every few seconds."""
+
+    def __init__(self, source: Readable, progress: Progress | None = None, label: str = "",
+                 every: float = 5.0, on_eof: Callable[[], None] | None = None) -> None:
+        self.source = source
+        self.sha = hashlib.sha256()
+        self.count = 0
+        self.progress = progress or _quiet
+        self.label = label
+        self.every = every
+        self.on_eof = on_eof
+        self._started = time.monotonic()
+        self._last = self._started
+        self._eof = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(CHUNK if size is None or size < 0 else size)
+        if data:
+            self.sha.update(data)
+            self.count += len(data)
+            now = time.monotonic()
+            if now - self._last >= self.every:
+                self._last = now
+                rate = self.count / max(now - self._started, 1e-6)
+                self.progress(f"{self.label} {human_size(self.count)} ({human_size(rate)}/s)")
+        elif not self._eof:
+            self._eof = True
+            # Lets the producer veto EOF (e.g. pg_dump exited non-zero) before the store commits.
+            if self.on_eof:
+                self.on_eof()
+        return data
+
+    @property
+    def hexdigest(self) -> str:
+        return self.sha.hexdigest()
+
+
+class StderrCollector:
+    """Drains a subprocess's stderr in a thread so a chatty child never blocks on a full pipe."""
+
+    def __init__(self, stream: IO[bytes], limit: int = 1 << 20) -> None:
+        self.lines: list[str] = []
+        self._size = 0
+        self._limit = limit
+        self._thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if self._size < self._limit:
+                self.lines.append(line)
+                self._size += len(line)
+        stream.close()
+
+    def join(self, timeout: float | None = None) -> list[str]:
+        self._thread.join(timeout)
+        return self.lines
