@@ -125,9 +125,10 @@ class S3Store(Store):
             multipart_threshold=size,
             multipart_chunksize=size,
             max_concurrency=4,
-            max_in_memory_upload_chunks=6,  # bounds memory to a few parts, whatever the archive size
             use_threads=True,
         )
+        # Bounds memory to a few parts, whatever the archive size (boto3's wrapper lacks the kwarg).
+        config.max_in_memory_upload_chunks = 6
         counter = _Counting(source)
         try:
             # s3transfer aborts the multipart upload itself when reading or any part fails.

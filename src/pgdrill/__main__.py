@@ -1,0 +1,3 @@
+from pgdrill.cli import entry
+
+entry()

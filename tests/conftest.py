@@ -1,0 +1,6 @@
+"""Shared fixtures live in tests/support/; each module registers itself here."""
+
+pytest_plugins = [
+    "support.postgres",
+    "support.s3",
+]
