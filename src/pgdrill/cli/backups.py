@@ -47,7 +47,7 @@ from pgdrill.verify import run_verify
 @config_option
 @json_option
 @click.pass_context
-def backup(ctx: click.Context, as_json: bool, **_: object) -> None:
+def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """Dump a database into the store, with a manifest of exact row counts."""
     url = database_url(ctx, "database_url", "--database-url")
     assert url is not None
@@ -74,7 +74,7 @@ def backup(ctx: click.Context, as_json: bool, **_: object) -> None:
 @config_option
 @json_option
 @click.pass_context
-def list_(ctx: click.Context, as_json: bool, **_: object) -> None:
+def list_(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """List complete backups, oldest first."""
     cat = catalog.load(store_from(ctx))
     for line in render.warnings_for(cat):
@@ -89,7 +89,7 @@ def list_(ctx: click.Context, as_json: bool, **_: object) -> None:
 @config_option
 @json_option
 @click.pass_context
-def verify(ctx: click.Context, backup_id: str, as_json: bool, **_: object) -> None:
+def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) -> None:
     """Read a stored backup back: size, sha256 and a readable archive."""
     result = run_verify(store_from(ctx), backup_id, identities(ctx), progress_printer(ctx))
     emit(as_json, render.verify_json(result), render.verify_text(result))
@@ -111,7 +111,7 @@ def verify(ctx: click.Context, backup_id: str, as_json: bool, **_: object) -> No
 @config_option
 @json_option
 @click.pass_context
-def restore(ctx: click.Context, backup_id: str, clean: bool, confirm: str | None, tables: tuple[str, ...],
+def restore(ctx: click.Context, /, backup_id: str, clean: bool, confirm: str | None, tables: tuple[str, ...],
             data_only: bool, keep_owners: bool, no_verify: bool, as_json: bool, **_: object) -> None:
     """Restore a backup into a database."""
     target = database_url(ctx, "target_url", "--target-url")

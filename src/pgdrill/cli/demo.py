@@ -16,7 +16,7 @@ from pgdrill.errors import CheckFailed
               help="Local folder for the demo's backups.")
 @json_option
 @click.pass_context
-def demo(ctx: click.Context, store_dir: Path, as_json: bool) -> None:
+def demo(ctx: click.Context, /, store_dir: Path, as_json: bool) -> None:
     """Back up and restore a sample database on a throwaway local PostgreSQL."""
     result = run_demo(store_dir, progress_printer(ctx))
     doc = {

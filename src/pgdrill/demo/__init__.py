@@ -53,7 +53,7 @@ def run_demo(store_dir: Path, progress: Progress | None = None) -> DemoResult:
             version = server_version_string(conn)
         source = cluster.url("shop")
         with connect(source) as conn:
-            conn.execute(sample_sql())  # type: ignore[arg-type]
+            conn.execute(sample_sql())
         say(f"loaded the sample shop into PostgreSQL {version}")
         store = LocalStore(store_dir)
         manifest = run_backup(BackupRequest(source, store, tags=("demo",)), progress)

@@ -96,7 +96,7 @@ class LocalCluster:
 
     def init(self) -> None:
         secrets.register(self.password)
-        os.chmod(self.base, 0o755)
+        os.chmod(self.base, 0o755)  # noqa: S103 - the cluster user must reach its data dir
         self.socket_dir.mkdir()
         pwfile = self.base / "pwfile"
         pwfile.write_text(self.password + "\n")

@@ -48,7 +48,7 @@ def detect(conn: Conn) -> MigrationHead | None:
     for schema, table in rows:
         tool, template = _TOOLS[str(table)]
         qualified = sql.SQL("{}.{}").format(sql.Identifier(str(schema)), sql.Identifier(str(table)))
-        query = sql.SQL(template).format(t=qualified)  # type: ignore[arg-type]
+        query = sql.SQL(template).format(t=qualified)
         try:
             with conn.transaction():
                 row = conn.execute(query).fetchone()

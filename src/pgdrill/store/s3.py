@@ -71,7 +71,7 @@ def _client() -> S3Client:
         read_timeout=60,
         user_agent_extra="pgdrill",
     )
-    return cast("S3Client", boto3.session.Session().client("s3", config=config))
+    return boto3.session.Session().client("s3", config=config)
 
 
 class S3Store(Store):
@@ -105,9 +105,13 @@ class S3Store(Store):
                 )
             return StoreError(f"{action} s3://{self.bucket}/{self._key(key)}: {code} {msg}".strip())
         if isinstance(exc, botocore.exceptions.NoCredentialsError):
-            return StoreError("no AWS credentials found", "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or OIDC")
+            return StoreError(
+                "no AWS credentials found", "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or OIDC"
+            )
         if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectionError):
-            return StoreError(f"{action} s3://{self.bucket}: cannot reach the S3 endpoint", "check AWS_ENDPOINT_URL and the network")
+            return StoreError(
+                f"{action} s3://{self.bucket}: cannot reach the S3 endpoint", "check AWS_ENDPOINT_URL and the network"
+            )
         return StoreError(f"{action} s3://{self.bucket}/{self._key(key)}: {type(exc).__name__}: {exc}")
 
     # -- Store --------------------------------------------------------------------------------
@@ -115,7 +119,9 @@ class S3Store(Store):
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            if isinstance(exc, botocore.exceptions.ClientError) and exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket"):
+            client_error = isinstance(exc, botocore.exceptions.ClientError)
+            code = exc.response.get("Error", {}).get("Code") if client_error else None  # type: ignore[union-attr]
+            if code in ("404", "NoSuchBucket"):
                 raise StoreError(f"bucket {self.bucket} does not exist", "create it or fix the store URL") from None
             raise self._error("cannot access", "", exc) from None
 
