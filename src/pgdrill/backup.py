@@ -150,6 +150,9 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
                     stored = plain
                 size = req.store.put(key, stored, expected_size=db_size)
                 uploaded = True
+                if not plain.at_eof:
+                    # A store that stopped reading early must not turn half a dump into a backup.
+                    raise IntegrityError("the store stopped reading before pg_dump finished")
             finally:
                 if proc.poll() is None:
                     proc.kill()

@@ -61,6 +61,10 @@ class HashingReader:
         return data
 
     @property
+    def at_eof(self) -> bool:
+        return self._eof
+
+    @property
     def hexdigest(self) -> str:
         return self.sha.hexdigest()
 

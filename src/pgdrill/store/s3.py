@@ -147,9 +147,13 @@ class S3Store(Store):
         except Exception as exc:
             # s3transfer wraps errors raised by our reader; surface the original one.
             cause = exc.__cause__ or exc.__context__
-            if isinstance(exc, (StoreError, KeyboardInterrupt)) or cause is None:
+            if isinstance(exc, StoreError) or cause is None:
                 raise
             raise cause from None
+        if not counter.eof and counter.read(1):
+            # The upload finished before the source did: never leave that object behind.
+            self.delete(key)
+            raise StoreError(f"upload of {key} ended before its source; the partial object was removed")
         return counter.count
 
     def open(self, key: str) -> BinaryIO:
@@ -208,12 +212,30 @@ class S3Store(Store):
 
 
 class _Counting:
+    """Full reads only: s3transfer takes a short read from a non-seekable stream as end of file,
+    which would silently store a truncated archive. Loop until ``size`` bytes or real EOF."""
+
     def __init__(self, source: Readable) -> None:
         self.source = source
         self.count = 0
+        self.eof = False
 
     def read(self, size: int = -1) -> bytes:
-        data = self.source.read(size)
+        if size is None or size < 0:
+            parts = []
+            while chunk := self.source.read(1 << 20):
+                parts.append(chunk)
+            data = b"".join(parts)
+            self.eof = True
+        else:
+            buf = bytearray()
+            while len(buf) < size:
+                chunk = self.source.read(size - len(buf))
+                if not chunk:
+                    self.eof = True
+                    break
+                buf += chunk
+            data = bytes(buf)
         self.count += len(data)
         return data
 
