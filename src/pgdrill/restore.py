@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -178,18 +179,28 @@ def _toc_for_tables(store: Store, m: Manifest, req: RestoreRequest, client: bina
     with open_archive(store, m, req.identities) as (_, peek):
         proc = subprocess.Popen([client.tool("pg_restore"), "--list"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdin is not None
-        try:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        errs = StderrCollector(proc.stderr)
+        stdin = proc.stdin
+
+        def feed() -> None:
             # pg_restore --list stops reading after the TOC; a broken pipe then is expected.
-            with contextlib.suppress(BrokenPipeError):
+            with contextlib.suppress(BrokenPipeError, ValueError):
                 while chunk := peek.read(CHUNK):
-                    proc.stdin.write(chunk)
-            with contextlib.suppress(BrokenPipeError):
-                proc.stdin.close()
-            out, err = proc.communicate()
+                    stdin.write(chunk)
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                stdin.close()
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        try:
+            out = proc.stdout.read()
+            proc.wait()
+            feeder.join()
         finally:
             if proc.poll() is None:
                 proc.kill()
+        err = "\n".join(errs.join(10)).encode()
     if proc.returncode != 0:
         raise IntegrityError(f"pg_restore --list cannot read backup {m.id}: {err.decode(errors='replace')[-300:]}")
     kinds = {"TABLE DATA"} if req.data_only else {"TABLE", "TABLE DATA", "SEQUENCE SET", "DEFAULT",
