@@ -12,15 +12,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from support.fingerprint import fingerprint
-from support.postgres import PgServer
-from support.runner import pgdrill, pgdrill_process
-from support.tcpproxy import TcpProxy
 
 from pgdrill import catalog
 from pgdrill.pg import stats
 from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.store import open_store
+from support.fingerprint import fingerprint
+from support.postgres import PgServer
+from support.runner import pgdrill
+from support.tcpproxy import TcpProxy
 
 
 def _seed(url: DatabaseUrl, rows: int = 20000) -> None:
@@ -73,8 +73,10 @@ def test_s3_endpoint_lost_mid_upload_leaves_no_backup(capsys, s3_env, db: Databa
     with exit 3 and one error line, writes no manifest, and the previous backup is still the latest."""
     with psycopg.connect(db.conninfo(), autocommit=True) as conn:
         # incompressible rows so the archive spans several multipart parts
-        conn.execute("CREATE TABLE blobs AS SELECT g AS id, decode(string_agg(md5(g::text || k::text), ''), 'hex') AS b "
-                     "FROM generate_series(1, 6000) g, generate_series(1, 400) k GROUP BY g")
+        conn.execute(
+            "CREATE TABLE blobs AS SELECT g AS id, decode(string_agg(md5(g::text || k::text), ''), 'hex') AS b "
+            "FROM generate_series(1, 6000) g, generate_series(1, 400) k GROUP BY g"
+        )
     bucket = s3_env.create_bucket()
     store_url = f"s3://{bucket}/p"
     first = pgdrill(capsys, "backup", "--database-url", db.conninfo(), "--store", store_url, "--json")

@@ -6,11 +6,11 @@ import io
 from collections.abc import Iterator
 
 import pytest
-from support.s3 import S3Server
 
 from pgdrill.errors import NotFound
 from pgdrill.store import Store, open_store
 from pgdrill.store.memory import MemoryStore
+from support.s3 import S3Server
 
 
 @pytest.fixture(params=["memory", "local", "s3"])
