@@ -17,6 +17,7 @@ from pgdrill import catalog
 from pgdrill.pg import stats
 from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.store import open_store
+
 from support.fingerprint import fingerprint
 from support.postgres import PgServer
 from support.runner import pgdrill

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pgdrill.pg.conn import DatabaseUrl
+
 from support.fingerprint import fingerprint, load_hard_content
 from support.postgres import PgServer
 from support.runner import pgdrill

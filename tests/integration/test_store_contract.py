@@ -10,6 +10,7 @@ import pytest
 from pgdrill.errors import NotFound
 from pgdrill.store import Store, open_store
 from pgdrill.store.memory import MemoryStore
+
 from support.s3 import S3Server
 
 

@@ -1,6 +1,7 @@
 """Usage errors: exit 2 with exactly one line, no traceback, no network or database touched."""
 
 import pytest
+
 from support.runner import pgdrill
 
 

@@ -44,7 +44,8 @@ def test_sections_validate_with_the_jobs_model(tmp_path: Path) -> None:
     cfg = config.load(write(tmp_path, "drill:\n  max_errors: lots\n"))
     with pytest.raises(ConfigError, match=r"drill\.max_errors"):
         cfg.section("drill", Drill)
-    cfg = config.load(write(tmp_path, "drill:\n  rto_target: 5m\nenvironments:\n  p:\n    drill:\n      max_errors: 2\n"))
+    text = "drill:\n  rto_target: 5m\nenvironments:\n  p:\n    drill:\n      max_errors: 2\n"
+    cfg = config.load(write(tmp_path, text))
     assert cfg.section("drill", Drill, "p") == Drill(rto_target="5m", max_errors=2)
 
 
