@@ -375,12 +375,15 @@ class RestoreErrorsCheck(Check):
         r = ctx.restore
         if r is None:
             return self.result("skip", "no restore in this run")
+        # The restore's own time, so the checks table shows where the RTO went.
         if r.integrity_error:
-            return self.result("fail", f"archive failed its integrity check: {r.integrity_error}")
-        if r.error_count:
+            res = self.result("fail", f"archive failed its integrity check: {r.integrity_error}")
+        elif r.error_count:
             first = r.errors[0] if r.errors else "see pg_restore output"
-            return self.result("fail", f"pg_restore reported {r.error_count} error(s); first: {first}", r.errors)
-        return self.result("pass", "pg_restore finished with 0 errors")
+            res = self.result("fail", f"pg_restore reported {r.error_count} error(s); first: {first}", r.errors)
+        else:
+            res = self.result("pass", "pg_restore finished with 0 errors")
+        return replace(res, duration=r.duration)
 
 
 class RowCountsCheck(Check):
@@ -411,6 +414,10 @@ def row_count_differences(expected: Mapping[str, int], restored: Mapping[str, in
     return out
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 class SchemasCheck(Check):
     name = "schemas"
 
@@ -422,7 +429,7 @@ class SchemasCheck(Check):
         missing = sorted(want - have)
         if missing:
             return self.result("fail", f"{len(missing)} schema(s) missing: {', '.join(missing)}", missing)
-        return self.result("pass", f"all {len(want)} schemas present: {', '.join(sorted(want))}")
+        return self.result("pass", f"{_n(len(want), 'schema')} present: {', '.join(sorted(want))}")
 
 
 class ExtensionsCheck(Check):
@@ -440,7 +447,7 @@ class ExtensionsCheck(Check):
         changed = [f"{n}: source {want[n]}, restored {have[n]}" for n in sorted(want) if have[n] != want[n]]
         if changed:
             return self.result("warn", f"versions differ: {'; '.join(changed)}", changed)
-        return self.result("pass", f"all {len(want)} extensions present: {', '.join(sorted(want))}")
+        return self.result("pass", f"{_n(len(want), 'extension')} present: {', '.join(sorted(want))}")
 
 
 _SEQUENCES = """
@@ -653,7 +660,7 @@ def _finish(check: Check, res: CheckResult, seconds: float) -> CheckResult:
         status = "warn"
         detail = f"{detail} (severity: warn)"
     return replace(res, name=check.name, status=status, detail=secrets.scrub(one_line(detail)),
-                   duration=round(seconds, 3), items=tuple(secrets.scrub(i) for i in res.items))
+                   duration=round(res.duration or seconds, 3), items=tuple(secrets.scrub(i) for i in res.items))
 
 
 def _first_line(exc: BaseException) -> str:

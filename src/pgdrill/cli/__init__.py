@@ -10,6 +10,7 @@ import click
 
 from pgdrill import secrets
 from pgdrill.cli import backups, demo  # noqa: F401  (registers commands)
+from pgdrill.cli import drill as _drill_commands  # noqa: F401  (registers drill, drills)
 from pgdrill.cli.base import EXIT_INFRA, EXIT_USAGE, cli
 from pgdrill.errors import PgdrillError
 
