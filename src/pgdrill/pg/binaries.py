@@ -41,10 +41,14 @@ class Client:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("PGDRILL_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pgdrill"
-    )
-    return Path(base)
+    """PGDRILL_CACHE_DIR, else /var/cache/pgdrill for root (clusters started as root run as the
+    postgres user, who cannot enter /root), else $XDG_CACHE_HOME/pgdrill or ~/.cache/pgdrill."""
+    explicit = os.environ.get("PGDRILL_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/cache/pgdrill")
+    return Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")) / "pgdrill"
 
 
 def candidate_dirs() -> list[Path]:
@@ -110,11 +114,13 @@ def _missing(major: int, purpose: str) -> ToolMissing:
     return ToolMissing(
         f"no PostgreSQL {major} client found for {purpose}",
         f"install postgresql-client-{major} (apt, PGDG), point PGDRILL_PG_BIN at its bin folder, "
-        "or allow pgdrill to fetch it (PGDRILL_ALLOW_DOWNLOAD=1)",
+        "or allow pgdrill to download it (PGDRILL_ALLOW_DOWNLOAD=1, the default)",
     )
 
 
 def _install(major: int) -> Client | None:
+    if not _installers:
+        from pgdrill.pg import install  # noqa: F401 - registers the PyPI installer on import
     for installer in _installers:
         bin_dir = installer(major)
         if bin_dir is not None:
