@@ -14,23 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from pgdrill.checks import CheckResult
-from pgdrill.drill import DrillRecord, DrillResult, History, TargetRecord, fmt_seconds
+from pgdrill.drill import DrillRecord, DrillResult, History, TargetRecord, fmt_seconds, fmt_target
 from pgdrill.report.backups import md_escape
 from pgdrill.streams import human_size
 
 ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️"}
 WORD = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}
 MAX_ITEMS = 50
-
-
-def fmt_target(seconds: float | None) -> str:
-    """A target as people write it: 15m, 26h, 7d (falls back to the measured style)."""
-    if seconds is None:
-        return "none"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return fmt_seconds(seconds)
 
 
 def _when(t: datetime) -> str:
