@@ -182,3 +182,21 @@ def test_chart_hides_a_target_that_would_flatten_the_bars(rto: float, target: fl
     rows = [record(d, rto=rto) for d in range(3)]
     chart = render.rto_chart(rows, target)
     assert ("line [" in chart) is expect_line
+
+
+def test_outcome_for_the_publishers() -> None:
+    ok = render.drill_outcome(passing(), "drill-report.md")
+    assert ok.job == "drill" and ok.passed and ok.environment == "production"
+    assert ok.title == "drill of 20260302T031705123Z-a1b2c3d4e5f6 passed in 1m 35s"
+    assert dict(ok.outputs) == {"passed": "true", "rto-seconds": "95", "rpo-seconds": "19800",
+                                "backup-id": "20260302T031705123Z-a1b2c3d4e5f6",
+                                "drill-id": "20260302T041705000Z-000000000000", "report-path": "drill-report.md"}
+    assert ok.markdown == render.drill_markdown(passing()) and ok.failures == ()
+    assert ok.details["RTO"] == "1m 35s (target 15m)" and ok.details["Owners"] == "@acme/dba"
+    bad = render.drill_outcome(failing())
+    assert not bad.passed and bad.outputs["passed"] == "false" and "report-path" not in bad.outputs
+    assert bad.failures[0].startswith("restore: pg_restore reported 2 error(s)")
+    assert bad.failures[-2:] == ("RTO 18m 20s over target 15m", "RPO 27h 30m over target 26h")
+    assert len(bad.failures) == 6
+    assert bad.warnings[0] == "extensions: versions differ: citext: source 1.6, restored 1.5"
+    assert bad.warnings[1].startswith("newer backup 20260302T031700000Z-ffffffffffff was skipped")

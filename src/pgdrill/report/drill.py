@@ -16,6 +16,7 @@ from typing import Any
 from pgdrill.checks import CheckResult
 from pgdrill.drill import DrillRecord, DrillResult, History, TargetRecord, fmt_seconds, fmt_target
 from pgdrill.report.backups import md_escape
+from pgdrill.report.outcome import Outcome
 from pgdrill.streams import human_size
 
 ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️"}
@@ -279,3 +280,39 @@ def drills_text(h: History) -> str:
 
 def drills_warnings(h: History) -> list[str]:
     return [f"skipped drill record {k}: {why}" for k, why in h.problems]
+
+
+# -- for the publishers (job summary, outputs, annotations, post-mortem issue) -------------------
+def drill_outcome(res: DrillResult, report_path: str | None = None) -> Outcome:
+    """The drill as an :class:`Outcome`: the verdict, the rendered Markdown, and outputs
+    ``passed``, ``rto-seconds``, ``rpo-seconds``, ``backup-id``, ``drill-id`` (and ``report-path``)."""
+    r = res.record
+    if r.passed:
+        title = f"drill of {r.backup_id} passed in {fmt_seconds(r.rto.measured)}"
+    else:
+        title = f"drill of {r.backup_id} failed: {'; '.join(r.failures)}"
+    outputs = {
+        "passed": "true" if r.passed else "false",
+        "rto-seconds": f"{r.rto.measured:g}",
+        "rpo-seconds": f"{r.rpo.measured:g}",
+        "backup-id": r.backup_id,
+        "drill-id": r.id,
+    }
+    if report_path:
+        outputs["report-path"] = report_path
+    failures = [f"{c.name}: {c.detail}" for c in r.checks if c.status == "fail"]
+    failures += [f for f in r.failures if not f.startswith("check '")]  # missed targets
+    warnings = [f"{c.name}: {c.detail}" for c in r.checks if c.status == "warn"] + list(res.warnings)
+    details = {
+        "Backup": f"{r.backup_id} ({r.source_database}, created {_when(r.backup_created_at)})",
+        "RTO": f"{fmt_seconds(r.rto.measured)} (target {fmt_target(r.rto.target)})",
+        "RPO": f"{fmt_seconds(r.rpo.measured)} (target {fmt_target(r.rpo.target)})",
+        "Checks": _counts(r.checks),
+        "Restored into": _restored_into(r),
+        "Cleanup": r.cleanup,
+    }
+    if r.owners:
+        details["Owners"] = ", ".join(r.owners)
+    return Outcome(job="drill", passed=r.passed, title=title, markdown=drill_markdown(res),
+                   environment=r.environment, outputs=outputs, failures=failures, warnings=warnings,
+                   backup_id=r.backup_id, run_url=r.run_url, details=details)
