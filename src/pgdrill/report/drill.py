@@ -28,8 +28,10 @@ def _when(t: datetime) -> str:
     return f"{t:%Y-%m-%d %H:%M:%S} UTC"
 
 
-def _target_word(t: TargetRecord) -> str:
-    return {"pass": "met", "fail": "MISSED", "none": "no target"}[t.status]
+def _vs_target(t: TargetRecord) -> str:
+    if t.target is None:
+        return "no target set"
+    return f"target {fmt_target(t.target)}: {'met' if t.status == 'pass' else 'MISSED'}"
 
 
 def _counts(checks: Sequence[CheckResult]) -> str:
@@ -85,10 +87,8 @@ def drill_text(res: DrillResult) -> str:
             if c.output:
                 lines.extend(f"          {'':<{width}}  | {ln}" for ln in c.output.splitlines()[-10:])
     lines += [
-        f"  RTO        {fmt_seconds(r.rto.measured)} ({_rto_breakdown(r)}), target {fmt_target(r.rto.target)}: "
-        f"{_target_word(r.rto)}",
-        f"  RPO        {fmt_seconds(r.rpo.measured)} ({_rpo_breakdown(r)}), target {fmt_target(r.rpo.target)}: "
-        f"{_target_word(r.rpo)}",
+        f"  RTO        {fmt_seconds(r.rto.measured)} ({_rto_breakdown(r)}), {_vs_target(r.rto)}",
+        f"  RPO        {fmt_seconds(r.rpo.measured)} ({_rpo_breakdown(r)}), {_vs_target(r.rpo)}",
     ]
     if not any(c.name == "cleanup" for c in r.checks):
         lines.append(f"  cleanup    {r.cleanup}")
@@ -146,10 +146,11 @@ def _verdict_md(r: DrillRecord) -> str:
     env = f" — {md_escape(r.environment)}" if r.environment else ""
     if r.passed:
         head = f"## ✅ Restore drill passed{env}"
+        rto = f" (RTO target {fmt_target(r.rto.target)})" if r.rto.target is not None else ""
+        rpo = f" (target {fmt_target(r.rpo.target)})" if r.rpo.target is not None else ""
         lead = (f"Backup `{r.backup_id}` of **{md_escape(r.source_database)}** restored into "
                 f"{'a scratch database' if r.target_kind == 'scratch' else 'the target database'} and checked in "
-                f"**{fmt_seconds(r.rto.measured)}** (RTO target {fmt_target(r.rto.target)}); "
-                f"RPO **{fmt_seconds(r.rpo.measured)}** (target {fmt_target(r.rpo.target)}).")
+                f"**{fmt_seconds(r.rto.measured)}**{rto}; RPO **{fmt_seconds(r.rpo.measured)}**{rpo}.")
     else:
         head = f"## ❌ Restore drill failed{env}"
         lead = "**Why:** " + "; ".join(md_escape(f) for f in r.failures) + "."
