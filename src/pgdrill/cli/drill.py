@@ -105,8 +105,6 @@ def drill(ctx: click.Context, /, backup_ref: str, keep: bool, report_path: Path 
         identities=identities(ctx),
         production_databases=tuple(setting(ctx, "production_databases") or ()),
         environment=environment,
-        # Relative smoke-command folders are relative to pgdrill.yml, like the rest of the file.
-        cwd=cfg.path.parent.absolute() if cfg.path else None,
     )
     result = run_drill(req, progress_printer(ctx))
     for w in result.warnings:
