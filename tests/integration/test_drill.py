@@ -357,3 +357,42 @@ def test_checks_runner_is_reusable_without_a_drill(shop: DatabaseUrl, shop_backu
         ("schemas", "pass"), ("extensions", "pass"), ("row counts", "pass"), ("sequences", "pass"),
         ("migration head", "pass"), ("sql: orders", "pass")]
     assert [r.status for r in run_checks(shop)][2] == "skip"  # no manifest: nothing to compare rows with
+
+
+# -- age-encrypted backups -----------------------------------------------------------------------
+def test_encrypted_backup_drills_with_its_identity_and_fails_when_tampered(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, pg: PgServer, shop: DatabaseUrl,
+        tmp_path: Path, prefix: str) -> None:
+    from pgdrill.crypto import generate_identity
+
+    identity, recipient = generate_identity()
+    store = tmp_path / "store"
+    cfg = write_config(tmp_path, {"drill": {"scratch_prefix": prefix}})
+    r = pgdrill(capsys, "backup", "--database-url", shop.conninfo(), "--store", str(store), "--encrypt-to",
+                recipient, "--json")
+    assert r.code == 0, r.err
+    m = r.json()
+    drill = ("--config", cfg, "drill", "--store", str(store), "--scratch-url", pg.admin_url.conninfo(), "--json")
+
+    # without the identity: a configuration error (exit 2), and still no scratch database left
+    monkeypatch.delenv("PGDRILL_AGE_IDENTITY", raising=False)
+    r = pgdrill(capsys, *drill)
+    assert r.code == 2 and "identity" in r.err
+    assert scratch_dbs(pg, prefix) == []
+
+    monkeypatch.setenv("PGDRILL_AGE_IDENTITY", identity.reveal())
+    r = pgdrill(capsys, *drill)
+    assert r.code == 0, r.out + r.err
+    assert r.json()["backup_encrypted"] is True and r.json()["passed"] is True
+
+    path = store / m["object_key"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit: age's authentication must catch it
+    path.write_bytes(bytes(data))
+    r = pgdrill(capsys, *drill)
+    assert r.code == 1, r.out + r.err
+    restore = by_name(r.json())["restore"]
+    assert restore["status"] == "fail" and "integrity check" in restore["detail"]
+    assert by_name(r.json())["row counts"]["status"] == "skip"
+    assert identity.reveal() not in r.out + r.err
+    assert scratch_dbs(pg, prefix) == []
