@@ -3,4 +3,5 @@
 pytest_plugins = [
     "support.postgres",
     "support.s3",
+    "support.neon_server",
 ]

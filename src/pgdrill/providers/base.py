@@ -51,6 +51,7 @@ class ReadyBranch:
 class Cleanup:
     ok: bool
     detail: str
+    items: tuple[str, ...] = ()  # the errors behind a failed cleanup
 
 
 class BranchFailed(Exception):

@@ -530,10 +530,10 @@ class NeonProvider(PitrProvider):
                 return Cleanup(False, f"{label} is still listed after its deletion finished")
         except (PgdrillError, BranchFailed) as exc:
             expiry = ref.expires_at if ref else None
-            later = f"; Neon deletes it by itself at {format_timestamp(expiry)}" if expiry else ""
+            later = f" (Neon deletes it by itself at {format_timestamp(expiry)})" if expiry else ""
             how = f"neon branches delete {branch_id or name} --project-id {self.project_id}"
-            return Cleanup(False, f"could not delete {label}: {secrets.scrub(exc.message)}{later}; "
-                                  f"delete it with: {how}")
+            return Cleanup(False, f"could not delete {label}; delete it with: {how}{later}",
+                           (secrets.scrub(exc.message),))
         return Cleanup(True, f"{label} deleted")
 
 
