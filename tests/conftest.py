@@ -3,5 +3,6 @@
 pytest_plugins = [
     "support.postgres",
     "support.s3",
+    "support.versions",
     "support.neon_server",
 ]

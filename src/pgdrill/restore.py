@@ -28,14 +28,14 @@ from pgdrill.errors import (
     TargetError,
 )
 from pgdrill.manifest import Manifest
-from pgdrill.pg import binaries, stats
+from pgdrill.pg import binaries, compat, stats
 from pgdrill.pg.archive import HEADER_PEEK, ArchiveHeader, parse_header
 from pgdrill.pg.conn import DatabaseUrl, connect
 from pgdrill.secrets import Secret
 from pgdrill.store.base import Readable, Store
 from pgdrill.streams import CHUNK, HashingReader, Progress, StderrCollector, human_size
 
-_ERROR_LINE = re.compile(r"^pg_restore: (?:error|ERROR):", re.IGNORECASE)
+_ERROR_LINE = re.compile(r"^(?:pg_restore: (?:error|ERROR):|psql:[^:]*:\d+: (?:ERROR|FATAL):)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -97,15 +97,19 @@ def open_archive(store: Store, m: Manifest, identities: Sequence[Secret],
                  progress: Progress | None = None) -> Iterator[tuple[HashingReader, _PeekReader]]:
     """Stream a backup's plain archive; the HashingReader sees the stored (possibly encrypted) bytes."""
     raw: BinaryIO = store.open(m.object_key)
+    plain: Readable | None = None
     try:
         stored = HashingReader(raw, progress, "read")
-        plain: Readable = stored
+        plain = stored
         if m.encrypted:
             from pgdrill import crypto
 
             plain = crypto.decrypting_reader(stored, list(identities))
         yield stored, _PeekReader(plain)
     finally:
+        close = getattr(plain, "close", None) if plain is not stored else None
+        if close is not None:
+            close()  # stops the decrypting thread when the consumer stopped early
         raw.close()
 
 
@@ -285,10 +289,20 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
             progress(f"restoring {m.id} into {req.target_url.redacted} with pg_restore {client.version}")
         env = {**os.environ, **req.target_url.subprocess_env()}
         with open_archive(req.store, m, req.identities, progress) as (stored, peek):
-            proc = subprocess.Popen(_restore_command(client, req, list_file), stdin=subprocess.PIPE,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-            assert proc.stdin is not None and proc.stderr is not None
-            errs = StderrCollector(proc.stderr)
+            proc: subprocess.Popen[bytes] | compat.ScriptRestore
+            errs: StderrCollector | compat.ScriptRestore
+            if compat.needs_script_restore(client.major, target_major):
+                if progress:
+                    progress(f"pg_restore {client.version} is newer than the PostgreSQL {target_version} target: "
+                             "restoring its SQL script with psql, minus its SET transaction_timeout")
+                proc = errs = compat.ScriptRestore.from_command(
+                    client, _restore_command(client, req, list_file), req.atomic, env)
+            else:
+                proc = subprocess.Popen(_restore_command(client, req, list_file), stdin=subprocess.PIPE,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                assert proc.stdin is not None and proc.stderr is not None
+                errs = StderrCollector(proc.stderr)
+            assert proc.stdin is not None
             try:
                 try:
                     while chunk := peek.read(CHUNK):
