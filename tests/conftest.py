@@ -4,5 +4,6 @@ pytest_plugins = [
     "support.postgres",
     "support.s3",
     "support.versions",
+    "support.github_server",
     "support.neon_server",
 ]
