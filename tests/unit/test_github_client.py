@@ -221,3 +221,16 @@ def test_close_uses_state_reason_completed() -> None:
 def test_bad_api_url_is_one_clear_error() -> None:
     with pytest.raises(GitHubError, match="GITHUB_API_URL 'ftp://x' is not an http"):
         GitHubClient("ftp://x", TOKEN)
+
+
+def test_a_moved_repository_is_followed_only_within_the_api_host() -> None:
+    moved = httpx.Response(301, headers={"Location": "https://api.github.com/repositories/42/issues?state=open"})
+    rec = Recorder(moved, httpx.Response(200, json=[{"number": 5, "body": ""}]))
+    with rec.client() as client:
+        assert [i["number"] for i in client.list_open_issues("acme/old-name", ["pgdrill"])] == [5]
+    assert rec.requests[1].url.path == "/repositories/42/issues"
+
+    rec = Recorder(httpx.Response(301, headers={"Location": "https://elsewhere.example/x"}))
+    with rec.client() as client, pytest.raises(GitHubError, match="redirecting to https://elsewhere"):
+        client.close_issue("acme/shop", 3)
+    assert len(rec.requests) == 1

@@ -333,7 +333,7 @@ class GitHubClient:
         if url.startswith(("http://", "https://")) and _origin(url) != _origin(self._base):
             raise GitHubError(f"{what}: refusing to send the token to {_origin(url)[1]}")
         body = _scrub_json(json) if json is not None else None
-        attempt = 0
+        attempt = redirects = 0
         while True:
             try:
                 resp = self._http.request(method, url.lstrip("/"), params=params, json=body)
@@ -348,6 +348,19 @@ class GitHubClient:
                     "check the runner's network and GITHUB_API_URL",
                     retryable=True,
                 ) from None
+            if 300 <= resp.status_code < 400:
+                # A renamed or transferred repository answers with a redirect; follow it only
+                # within the API host, so the token goes nowhere else.
+                location = resp.headers.get("location")
+                target = str(resp.url.join(location)) if location else ""
+                if target and redirects < 3 and _origin(target) == _origin(self._base):
+                    url, params, redirects = target, None, redirects + 1
+                    continue
+                raise GitHubError(
+                    f"{what}: GitHub answered {resp.status_code} redirecting to {target or 'nowhere'}",
+                    "check GITHUB_REPOSITORY: the repository may have moved",
+                    status=resp.status_code,
+                )
             if resp.status_code < 400:
                 return resp
             wait = self._rate_limit_wait(resp)
@@ -473,12 +486,19 @@ def _cut(text: str, budget: int) -> str:
     return kept[:newline] if newline > lo // 2 else kept
 
 
-def _md(text: object) -> str:
-    """One line of untrusted text, safe inside Markdown (no tables broken, no HTML, no mentions)."""
-    s = " ".join(str(text).split())
-    for ch in ("\\", "|", "`", "*", "_", "<", ">", "[", "]", "#", "@"):
-        s = s.replace(ch, "\\" + ch)
-    return s[:500] + ("…" if len(s) > 500 else "")
+def _md(text: object, code: bool = False) -> str:
+    """One line of untrusted text, safe inside Markdown (no tables broken, no HTML, no mentions).
+
+    ``code=True`` keeps backticks, for pgdrill's own advice that quotes settings as code.
+    """
+    s = " ".join(str(text).split())[:500]
+    parts = s.split("`")
+    if not code or len(parts) % 2 == 0:  # unbalanced backticks: escape them all
+        parts = [s]
+    for i in range(0, len(parts), 2):  # even parts are outside code spans
+        for ch in ("\\", "|", "*", "_", "<", ">", "[", "]", "#", "@", "`"):
+            parts[i] = parts[i].replace(ch, "\\" + ch)
+    return "`".join(parts) + ("…" if len(str(text)) > 500 else "")
 
 
 def _items(lines: Sequence[str], icon: str) -> str:
@@ -722,7 +742,7 @@ def _summary_text(outcome: Outcome, issue: IssueAction | None, warnings: Sequenc
         link = f"[#{issue.number}]({issue.url})" if issue.url else f"#{issue.number}"
         extra.append(f"Post-mortem issue {link} {verb}.")
     for warning in warnings:
-        extra.append(f"> [!WARNING]\n> **GitHub reporting:** {_md(warning)}")
+        extra.append(f"> [!WARNING]\n> **GitHub reporting:** {_md(warning, code=True)}")
     return text + ("\n\n" + "\n\n".join(extra) if extra else "") + "\n"
 
 
