@@ -294,3 +294,15 @@ def test_settings_reject_bad_input_with_one_clear_line() -> None:
         GitHubSettings.model_validate({"lables": ["x"]})
     assert GitHubSettings(labels=["ops", "db-{job}"]).labels_for("backup") == ["ops", "db-backup"]
     assert "secret-token" not in repr(GitHubSettings(token="secret-token-123"))
+
+
+def test_publish_caps_annotations_per_level(fake: FakeGitHub, tmp_path: Path) -> None:
+    outcome = failing(failures=[f"check {i} failed" for i in range(25)], warnings=[f"warn {i}" for i in range(12)])
+    out = io.StringIO()
+    result = publish(outcome, GitHubSettings(issues=False), env=actions_env(fake, tmp_path), stream=out)
+    lines = out.getvalue().splitlines()
+    errors = [x for x in lines if x.startswith("::error ")]
+    warnings = [x for x in lines if x.startswith("::warning ")]
+    assert len(errors) == len(warnings) == 10 == result.annotations // 2
+    assert errors[-1].endswith("…and 16 more failed checks (25 in total); see the job summary for all of them")
+    assert warnings[-1].endswith("…and 3 more warnings (12 in total); see the job summary for all of them")
