@@ -140,6 +140,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
                     raise SourceError(f"pg_dump failed (exit {rc}): {_first_error(errs.join(10))}")
 
             plain = HashingReader(proc.stdout, progress, "dumped", on_eof=check_dump_exit)
+            stream = None
             try:
                 if encrypted:
                     from pgdrill import crypto
@@ -154,6 +155,8 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
                     # A store that stopped reading early must not turn half a dump into a backup.
                     raise IntegrityError("the store stopped reading before pg_dump finished")
             finally:
+                if encrypted and stream is not None:
+                    stream.close()  # stops the encrypting thread if the upload gave up early
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()

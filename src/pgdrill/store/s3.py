@@ -124,6 +124,45 @@ class S3Store(Store):
             if code in ("404", "NoSuchBucket"):
                 raise StoreError(f"bucket {self.bucket} does not exist", "create it or fix the store URL") from None
             raise self._error("cannot access", "", exc) from None
+        if self.options.object_lock_days:
+            self._check_object_lock()
+
+    def _check_object_lock(self) -> None:
+        """Object lock can only be enabled when a bucket is created: say so before dumping anything."""
+        enabled = None
+        try:
+            conf = self.client.get_object_lock_configuration(Bucket=self.bucket)
+            enabled = conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ObjectLockConfigurationNotFoundError":
+                raise self._error("cannot read the object lock configuration of", "", exc) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._error("cannot read the object lock configuration of", "", exc) from None
+        if enabled != "Enabled":
+            raise ConfigError(
+                f"--object-lock-days needs object lock, and bucket {self.bucket} does not have it enabled",
+                "create the bucket with object lock enabled, or drop --object-lock-days",
+            )
+
+    def _ensure_retention(self, key: str, args: dict[str, Any]) -> None:
+        """Check the stored object really is locked; some S3-compatible servers drop the lock
+        headers of multipart uploads, so set the retention explicitly when they did."""
+        full = self._key(key)
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=full)
+            if head.get("ObjectLockMode") and head.get("ObjectLockRetainUntilDate"):
+                return
+            version: dict[str, Any] = {"VersionId": head["VersionId"]} if head.get("VersionId") else {}
+            self.client.put_object_retention(
+                Bucket=self.bucket, Key=full, **version,
+                Retention={"Mode": args["ObjectLockMode"], "RetainUntilDate": args["ObjectLockRetainUntilDate"]},
+            )
+            head = self.client.head_object(Bucket=self.bucket, Key=full)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._error("cannot set object lock retention on", key, exc) from None
+        if not head.get("ObjectLockMode"):
+            raise StoreError(f"s3://{self.bucket}/{full} was stored without the requested object lock",
+                             "check that the S3 endpoint supports object lock")
 
     def put(self, key: str, source: Readable, *, expected_size: int | None = None) -> int:
         size = part_size(expected_size)
@@ -136,11 +175,12 @@ class S3Store(Store):
         # Bounds memory to a few parts, whatever the archive size (boto3's wrapper lacks the kwarg).
         config.max_in_memory_upload_chunks = 6
         counter = _Counting(source)
+        extra = self.options.put_args()
         try:
             # s3transfer aborts the multipart upload itself when reading or any part fails.
             self.client.upload_fileobj(
                 cast(BinaryIO, counter), self.bucket, self._key(key),
-                ExtraArgs=self.options.put_args() or None, Config=config,
+                ExtraArgs=extra or None, Config=config,
             )
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._error("cannot upload", key, exc) from None
@@ -154,6 +194,8 @@ class S3Store(Store):
             # The upload finished before the source did: never leave that object behind.
             self.delete(key)
             raise StoreError(f"upload of {key} ended before its source; the partial object was removed")
+        if extra.get("ObjectLockMode"):
+            self._ensure_retention(key, extra)
         return counter.count
 
     def open(self, key: str) -> BinaryIO:
