@@ -9,10 +9,11 @@ import traceback
 import click
 
 from pgdrill import secrets
-from pgdrill.cli import backups, demo  # noqa: F401  (registers commands)
+from pgdrill.cli import backups, demo, monitor, predeploy, prune  # noqa: F401  (registers commands)  # noqa: F401  (registers monitor, predeploy, prune)
 from pgdrill.cli import drill as _drill_commands  # noqa: F401  (registers drill, drills)
-from pgdrill.cli.base import EXIT_INFRA, EXIT_USAGE, cli
+from pgdrill.cli.base import EXIT_INFRA, EXIT_USAGE, RUN, cli, publish_failure
 from pgdrill.errors import PgdrillError
+from pgdrill.report.actions import mask_secrets_early
 
 __all__ = ["cli", "main"]
 
@@ -25,6 +26,9 @@ def _debug(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    # Inside GitHub Actions every secret must be masked before anything can print it.
+    mask_secrets_early()
+    RUN.reset()
     try:
         cli.main(args=args, prog_name="pgdrill", standalone_mode=False)
         return 0
@@ -44,13 +48,16 @@ def main(argv: list[str] | None = None) -> int:
         if _debug(args):
             traceback.print_exc()
         click.echo(secrets.scrub(f"pgdrill: error: {exc.one_line()}"), err=True)
+        publish_failure(exc)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         click.echo("pgdrill: error: interrupted; partial work was cleaned up", err=True)
+        publish_failure(exc)
         return EXIT_INFRA
     except Exception as exc:
         if _debug(args):
             traceback.print_exc()
+        publish_failure(exc)
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         click.echo(secrets.scrub(f"pgdrill: error: unexpected {type(exc).__name__}: {msg} "
                                  "(run with --debug for a traceback)"), err=True)

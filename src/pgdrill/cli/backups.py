@@ -6,6 +6,7 @@ import click
 
 from pgdrill import catalog
 from pgdrill.backup import BackupRequest, run_backup
+from pgdrill.cli import neon as neon_cli
 from pgdrill.cli.base import (
     apply,
     cli,
@@ -13,10 +14,12 @@ from pgdrill.cli.base import (
     database_url,
     emit,
     environment_option,
+    github_settings,
     identities,
     identity_option,
     json_option,
     progress_printer,
+    publish_outcome,
     require,
     s3_options,
     setting,
@@ -65,8 +68,10 @@ def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
         encrypt_to=recipients,
         compress=setting(ctx, "compress"),
     )
+    github_settings(ctx)  # a bad github: section must fail before the backup, not after
     manifest = run_backup(req, progress_printer(ctx))
     emit(as_json, render.backup_json(manifest), render.backup_text(manifest))
+    publish_outcome(ctx, render.backup_outcome(manifest))
 
 
 @cli.command("list")
@@ -110,10 +115,16 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
 @identity_option
 @config_option
 @json_option
+@neon_cli.restore_options
 @click.pass_context
 def restore(ctx: click.Context, /, backup_id: str, clean: bool, confirm: str | None, tables: tuple[str, ...],
             data_only: bool, keep_owners: bool, no_verify: bool, as_json: bool, **_: object) -> None:
-    """Restore a backup into a database."""
+    """Restore a backup into a database.
+
+    With --neon-project and --at: copy the --table rows as they were then from a Neon branch."""
+    if neon_cli.requested(ctx):
+        neon_cli.restore(ctx, backup_id, tables, data_only, confirm, as_json)
+        return
     target = database_url(ctx, "target_url", "--target-url")
     assert target is not None
     req = RestoreRequest(
@@ -123,6 +134,7 @@ def restore(ctx: click.Context, /, backup_id: str, clean: bool, confirm: str | N
     )
     result = run_restore(req, progress_printer(ctx))
     emit(as_json, render.restore_json(result), render.restore_text(result))
+    publish_outcome(ctx, render.restore_outcome(result))
     if not result.ok:
         raise CheckFailed(f"restore of {result.manifest.id} reported {result.error_count} error(s)")
 

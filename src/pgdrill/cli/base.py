@@ -22,6 +22,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 
 
+class _Run:
+    """The command being run, so main() can still report a job that died with an exception."""
+
+    job: str | None = None
+    environment: str | None = None
+    published: bool = False
+    github: Any = None
+
+    def reset(self) -> None:
+        self.job, self.environment, self.published, self.github = None, None, False, None
+
+
+RUN = _Run()
+
+#: commands whose result is published to GitHub (summary, outputs, post-mortem issues)
+PUBLISHED_JOBS = ("backup", "predeploy", "drill", "monitor", "restore", "prune")
+
+
 class State:
     def __init__(self, debug: bool, quiet: bool, config_path: str | None) -> None:
         self.debug = debug
@@ -45,6 +63,7 @@ class State:
 def cli(ctx: click.Context, debug: bool, quiet: bool, config_path: str | None) -> None:
     """PostgreSQL backups that prove they restore."""
     ctx.obj = State(debug, quiet, config_path)
+    RUN.job = ctx.invoked_subcommand
     # SIGTERM (CI cancel, timeout) must run the same cleanup as Ctrl-C.
     signal.signal(signal.SIGTERM, _sigterm)
 
@@ -171,3 +190,37 @@ def identities(ctx: click.Context) -> tuple[secrets.Secret, ...]:
 
 def stdout_is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def github_settings(ctx: click.Context) -> Any:
+    from pgdrill.report.github import GitHubSettings
+
+    environment = setting(ctx, "environment") if "environment" in ctx.params else None
+    RUN.environment = environment
+    RUN.github = state(ctx).config(ctx.params.get("config")).section("github", GitHubSettings, environment)
+    return RUN.github
+
+
+def publish_outcome(ctx: click.Context, outcome: Any) -> None:
+    """Hand a job's Outcome to the GitHub publisher (a no-op outside GitHub Actions)."""
+    from pgdrill.report.github import publish
+
+    RUN.published = True
+    result = publish(outcome, github_settings(ctx))
+    for w in result.warnings:
+        warn(w)
+
+
+def publish_failure(exc: BaseException) -> None:
+    """A job that raised still reports: summary, outputs (passed=false) and the post-mortem issue."""
+    if RUN.published or RUN.job not in PUBLISHED_JOBS:
+        return
+    from pgdrill.report.github import publish
+    from pgdrill.report.outcome import Outcome
+
+    RUN.published = True
+    error: BaseException | str = exc if not isinstance(exc, KeyboardInterrupt) else "interrupted"
+    outcome = Outcome.from_error(str(RUN.job), error, environment=RUN.environment)
+    result = publish(outcome, RUN.github)
+    for w in result.warnings:
+        warn(w)

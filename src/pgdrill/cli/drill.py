@@ -9,6 +9,7 @@ from click.core import ParameterSource
 
 from pgdrill import secrets
 from pgdrill.checks import ChecksConfig
+from pgdrill.cli import neon as neon_cli
 from pgdrill.cli.base import (
     apply,
     cli,
@@ -19,6 +20,7 @@ from pgdrill.cli.base import (
     identity_option,
     json_option,
     progress_printer,
+    publish_outcome,
     s3_options,
     setting,
     state,
@@ -85,10 +87,16 @@ def _duration(ctx: click.Context, name: str, flag: str) -> float | None:
 @environment_option
 @config_option
 @json_option
+@neon_cli.drill_options
 @click.pass_context
 def drill(ctx: click.Context, /, backup_ref: str, keep: bool, report_path: Path | None, as_json: bool,
           **_: object) -> None:
-    """Restore a backup into a scratch database, check it, measure RTO/RPO, record the drill."""
+    """Restore a backup into a scratch database, check it, measure RTO/RPO, record the drill.
+
+    With --neon-project (or --at): check a Neon branch made at --at instead, then delete it."""
+    if neon_cli.requested(ctx):
+        neon_cli.drill(ctx, backup_ref, report_path, as_json)
+        return
     scratch, target = _urls(ctx)
     environment = setting(ctx, "environment")
     cfg = state(ctx).config(ctx.params.get("config"))
@@ -115,6 +123,7 @@ def drill(ctx: click.Context, /, backup_ref: str, keep: bool, report_path: Path 
         except OSError as exc:
             raise ConfigError(f"cannot write --report {report_path}: {exc.strerror or exc}") from None
     emit(as_json, render.drill_json(result), render.drill_text(result))
+    publish_outcome(ctx, render.drill_outcome(result, str(report_path) if report_path else None))
     if not result.passed:
         raise CheckFailed(f"drill {result.record.id} failed: {'; '.join(result.record.failures)}")
 

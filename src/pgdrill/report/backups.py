@@ -7,6 +7,7 @@ from typing import Any
 
 from pgdrill.catalog import Catalog
 from pgdrill.manifest import Manifest
+from pgdrill.report.outcome import Outcome
 from pgdrill.restore import RestoreResult
 from pgdrill.streams import human_size
 from pgdrill.verify import VerifyResult
@@ -107,3 +108,38 @@ def restore_text(r: RestoreResult) -> str:
         return head
     errs = "\n".join(f"  {e}" for e in r.errors[:20])
     return f"{head}\n{r.error_count} pg_restore error(s):\n{errs}"
+
+
+def backup_outcome(m: Manifest) -> Outcome:
+    return Outcome(
+        job="backup", passed=True, environment=m.environment,
+        title=f"backup {m.id} of {m.database}: {human_size(m.size)}, {len(m.tables)} tables",
+        markdown=backup_markdown(m),
+        outputs={"backup-id": m.id, "backup-size": str(m.size), "backup-sha256": m.sha256},
+        backup_id=m.id, run_url=m.run_url,
+        details={"Backup": m.id, "Database": f"{m.database} on {m.host}", "Size": human_size(m.size)},
+    )
+
+
+def restore_markdown(r: RestoreResult) -> str:
+    icon = "✅" if r.ok else "❌"
+    rows = [
+        ("Backup", f"`{r.manifest.id}`"),
+        ("Target", md_escape(r.target)),
+        ("pg_restore", r.pg_restore_version),
+        ("Tables", md_escape(", ".join(r.tables)) or "all"),
+        ("Duration", f"{r.duration_seconds:.1f} s"),
+        ("Errors", str(r.error_count)),
+    ]
+    body = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    errors = "".join(f"\n- `{md_escape(e)}`" for e in r.errors[:20])
+    return f"### {icon} pgdrill restore\n\n| | |\n|---|---|\n{body}\n{errors}\n"
+
+
+def restore_outcome(r: RestoreResult) -> Outcome:
+    return Outcome(
+        job="restore", passed=r.ok,
+        title=f"restore of {r.manifest.id} into {r.target}: {'ok' if r.ok else f'{r.error_count} error(s)'}",
+        markdown=restore_markdown(r), outputs={"backup-id": r.manifest.id, "passed": str(r.ok).lower()},
+        failures=r.errors[:50], backup_id=r.manifest.id,
+    )
