@@ -290,6 +290,8 @@ def test_settings_reject_bad_input_with_one_clear_line() -> None:
         GitHubSettings(repository="not a repo")
     with pytest.raises(ValueError, match="is not a GitHub login"):
         GitHubSettings(assignees=["bad login!"])
+    with pytest.raises(ValueError, match="teams can be mentioned, not assigned"):
+        GitHubSettings(assignees=["acme/dba"])
     with pytest.raises(ValueError, match="Extra inputs are not permitted"):
         GitHubSettings.model_validate({"lables": ["x"]})
     assert GitHubSettings(labels=["ops", "db-{job}"]).labels_for("backup") == ["ops", "db-backup"]

@@ -132,9 +132,17 @@ class GitHubSettings(BaseModel):
                 raise ValueError(f"label {label!r} must be at most 50 characters and contain no comma")
         return value
 
-    @field_validator("assignees", "mention")
+    @field_validator("assignees")
     @classmethod
-    def _logins(cls, value: list[str]) -> list[str]:
+    def _assignees(cls, value: list[str]) -> list[str]:
+        for login in value:
+            if not _LOGIN.match(login) or "/" in login:
+                raise ValueError(f"{login!r} is not a GitHub login (teams can be mentioned, not assigned)")
+        return [v.lstrip("@") for v in value]
+
+    @field_validator("mention")
+    @classmethod
+    def _mentions(cls, value: list[str]) -> list[str]:
         for login in value:
             if not _LOGIN.match(login):
                 raise ValueError(f"{login!r} is not a GitHub login or @org/team")
