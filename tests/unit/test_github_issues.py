@@ -308,3 +308,15 @@ def test_publish_caps_annotations_per_level(fake: FakeGitHub, tmp_path: Path) ->
     assert len(errors) == len(warnings) == 10 == result.annotations // 2
     assert errors[-1].endswith("…and 16 more failed checks (25 in total); see the job summary for all of them")
     assert warnings[-1].endswith("…and 3 more warnings (12 in total); see the job summary for all of them")
+
+
+def test_failure_comments_on_the_oldest_copy_and_recovery_closes_every_copy(fake: FakeGitHub) -> None:
+    labels = ("pgdrill", "pgdrill:drill")
+    first = fake.add_issue(REPO, "copy 1", marker("drill", "production"), labels)
+    second = fake.add_issue(REPO, "copy 2", marker("drill", "production"), labels)
+    with client(fake) as c:
+        assert sync_issue(c, REPO, failing(), GitHubSettings(), None, NOW).number == first["number"]
+        closed = sync_issue(c, REPO, passing(), GitHubSettings(), None, NOW)
+    assert closed.number == first["number"]
+    assert [i["state"] for i in fake.issues(REPO)] == ["closed", "closed"]
+    assert len(fake.comments(REPO, first["number"])) == 2 and len(fake.comments(REPO, second["number"])) == 1

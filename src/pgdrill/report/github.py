@@ -610,12 +610,19 @@ def _label_names(issue: Mapping[str, Any]) -> set[str]:
     return {n for n in names if n}
 
 
+def find_issues(client: GitHubClient, repo: str, labels: Sequence[str], mark: str) -> list[dict[str, Any]]:
+    """Open issues with all ``labels`` and the ``mark`` in their body, oldest first.
+
+    There should be one; more only if someone copied the body or two runs raced.
+    """
+    found = [i for i in client.list_open_issues(repo, labels) if mark in (i.get("body") or "")]
+    return sorted(found, key=lambda i: int(i.get("number") or 0))
+
+
 def find_issue(client: GitHubClient, repo: str, labels: Sequence[str], mark: str) -> dict[str, Any] | None:
     """The oldest open issue with all ``labels`` and the ``mark`` in its body."""
-    for issue in client.list_open_issues(repo, labels):
-        if mark in (issue.get("body") or ""):
-            return issue
-    return None
+    found = find_issues(client, repo, labels, mark)
+    return found[0] if found else None
 
 
 def _issue_ref(issue: Mapping[str, Any]) -> tuple[int, str | None]:
@@ -634,14 +641,18 @@ def sync_issue(
     now = now or datetime.now(timezone.utc)
     labels = settings.labels_for(outcome.job)
     mark = marker(outcome.job, outcome.environment)
-    existing = find_issue(client, repo, labels, mark)
+    matches = find_issues(client, repo, labels, mark)
+    existing = matches[0] if matches else None
 
     if outcome.passed:
         if existing is None:
             return IssueAction("none")
+        # Recovery closes every copy, so a past race leaves nothing open behind.
+        comment = render_recovery_comment(outcome, run_url, now)
+        for match in matches:
+            client.comment(repo, int(match["number"]), comment)
+            client.close_issue(repo, int(match["number"]))
         number, url = _issue_ref(existing)
-        client.comment(repo, number, render_recovery_comment(outcome, run_url, now))
-        client.close_issue(repo, number)
         return IssueAction("closed", number, url)
 
     if existing is not None:
