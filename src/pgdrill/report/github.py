@@ -671,23 +671,20 @@ def sync_issue(
     title, body = render_issue(outcome, settings, run_url, now)
     assignees = list(settings.assignees)
     issue: dict[str, Any] | None = None
-    for attempt in range(2):
+    retried = False
+    while issue is None:  # ends: assignees are dropped at most once, a lost answer retried once
         try:
             issue = client.create_issue(repo, title, body, labels, assignees)
-            break
         except GitHubError as exc:
             if exc.status == 422 and assignees:
                 warnings.append(f"could not assign {', '.join(assignees)} ({exc.message}); opened unassigned")
                 assignees = []
                 continue
-            if not exc.retryable or attempt:
+            if not exc.retryable or retried:
                 raise
+            retried = True
             # The failed POST may have been processed: look before opening a second issue.
             issue = find_issue(client, repo, labels, mark)
-            if issue is not None:
-                break
-    if issue is None:
-        raise GitHubError("open the post-mortem issue: GitHub did not confirm it", retryable=True)
     dropped = [label for label in labels if label not in _label_names(issue)]
     if dropped:
         warnings.append(
