@@ -1,0 +1,114 @@
+"""monitor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from pgdrill import secrets
+from pgdrill.cli.base import (
+    apply,
+    cli,
+    config_option,
+    environment_option,
+    s3_options,
+    setting,
+    state,
+    store_from,
+    store_option,
+)
+from pgdrill.errors import CheckFailed, ConfigError
+from pgdrill.monitor import (
+    Thresholds,
+    parse_fraction,
+    render_json,
+    render_markdown,
+    render_prometheus,
+    render_text,
+    run_monitor,
+    thresholds_from_options,
+)
+
+FORMATS = ("text", "json", "prometheus", "markdown")
+
+
+def _flag(ctx: click.Context, name: str) -> str | None:
+    """A value given on the command line or through its env var; None when left to pgdrill.yml."""
+    if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+        value = ctx.params.get(name)
+        return None if value in (None, "") else str(value)
+    return None
+
+
+def thresholds(ctx: click.Context) -> Thresholds:
+    """Flags > the `monitor:` section > the top-level `max_age` (shared with prune) > defaults."""
+    environment = setting(ctx, "environment")
+    cfg = state(ctx).config(ctx.params.get("config"))
+    base = cfg.section("monitor", Thresholds, environment)
+    if "max_age" not in base.model_fields_set and cfg.flag("max_age", environment) is not None:
+        base = thresholds_from_options(base, max_age=cfg.flag("max_age", environment))
+    overrides: dict[str, object] = {}
+    for name in ("max_age", "schedule"):
+        if (v := _flag(ctx, name)) is not None:
+            overrides[name] = v
+    if (v := _flag(ctx, "max_drill_age")) is not None:
+        if v.strip().lower() in ("off", "none"):
+            base = base.model_copy(update={"max_drill_age": None})
+        else:
+            overrides["max_drill_age"] = v
+    for name, flag in (("size_deviation", "--size-deviation"), ("row_drop", "--row-drop")):
+        if (v := _flag(ctx, name)) is not None:
+            overrides[name] = parse_fraction(v, flag)
+    return thresholds_from_options(base, **overrides)
+
+
+@cli.command()
+@store_option
+@click.option("--max-age", envvar="PGDRILL_MAX_AGE", metavar="DURATION",
+              help="Alert when the newest backup is older (default 26h).")
+@click.option("--size-deviation", envvar="PGDRILL_SIZE_DEVIATION", metavar="PERCENT",
+              help="Alert when the newest size is this far off the median of the previous 7 (default 50%).")
+@click.option("--row-drop", envvar="PGDRILL_ROW_DROP", metavar="PERCENT",
+              help="Alert when a table lost more rows than this between the last two backups (default 20%).")
+@click.option("--max-drill-age", envvar="PGDRILL_MAX_DRILL_AGE", metavar="DURATION",
+              help="Alert when the last drill is older, or none exists (default 35d; 'off').")
+@click.option("--schedule", envvar="PGDRILL_SCHEDULE", metavar="DURATION",
+              help="Expected interval between scheduled backups (default: inferred from the history).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              envvar="PGDRILL_FORMAT", help="Output format.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the output to FILE (atomically: a node-exporter textfile is never half-written).")
+@apply(s3_options)
+@environment_option
+@config_option
+@click.pass_context
+def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | None, **_: object) -> None:
+    """Check backup age, size, row counts, schedule, failed attempts and drills. Exit 1 on any alert."""
+    health = run_monitor(store_from(ctx), thresholds(ctx))
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
+        import json
+
+        text = json.dumps(render_json(health), indent=2, ensure_ascii=False)
+    elif fmt == "prometheus":
+        text = render_prometheus(health).rstrip("\n")
+    elif fmt == "markdown":
+        text = render_markdown(health).rstrip("\n")
+    else:
+        text = render_text(health)
+    text = secrets.scrub(text)
+    if output_path is not None:
+        tmp = output_path.with_name(f".{output_path.name}.tmp")
+        try:
+            tmp.write_text(text + "\n", encoding="utf-8")
+            tmp.replace(output_path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ConfigError(f"cannot write --output {output_path}: {exc.strerror or exc}") from None
+    else:
+        click.echo(text)
+    if not health.healthy:
+        raise CheckFailed(f"{len(health.alerts)} alert(s): {', '.join(a.name for a in health.alerts)}")
