@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from support.github_server import FakeGitHub
 from support.neon_server import NeonStandIn, nothing_left
 from support.runner import Run, pgdrill
 
@@ -117,3 +118,30 @@ def _base_env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith(("PGDRILL_", "NEON_", "GITHUB_"))}
+
+
+def test_neon_drill_reports_to_github_like_other_drills(capsys: pytest.CaptureFixture[str], neon_env: NeonStandIn,
+                                                        github_server: FakeGitHub, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in github_server.env("acme/shop").items():
+        monkeypatch.setenv(key, value)
+    output, summary = tmp_path / "output", tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+
+    neon_env.fail_next("create_branch", error="pageserver unavailable", status="error")
+    failed = pgdrill(capsys, "drill", "--neon-project", neon_env.project_id)
+    assert failed.code == 1
+    issues = github_server.issues("acme/shop")
+    assert len(issues) == 1 and issues[0]["state"] == "open"
+    assert issues[0]["title"].startswith("pgdrill drill failing")
+    assert "neon:main@latest" in issues[0]["body"] and "pageserver unavailable" in issues[0]["body"]
+    assert "passed=false" in output.read_text() and "backup-id=neon:main@latest" in output.read_text()
+
+    passed = pgdrill(capsys, "drill", "--neon-project", neon_env.project_id)
+    assert passed.code == 0, passed.err
+    assert github_server.issues("acme/shop")[0]["state"] == "closed"  # the same lifecycle as store drills
+    assert "rto-seconds=" in output.read_text() and "Neon project" in summary.read_text()
+    sent = github_server.sent_text() + summary.read_text() + output.read_text()
+    assert neon_env.api_key not in sent and str(neon_env.pg.admin_url.password) not in sent
+    nothing_left(neon_env)

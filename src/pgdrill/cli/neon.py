@@ -17,7 +17,7 @@ from click.core import ParameterSource
 
 from pgdrill import secrets
 from pgdrill.checks import ChecksConfig
-from pgdrill.cli.base import apply, emit, progress_printer, setting, state, warn
+from pgdrill.cli.base import apply, emit, progress_printer, publish_outcome, setting, state, warn
 from pgdrill.config import Config, parse_duration
 from pgdrill.drill import DrillSettings
 from pgdrill.errors import CheckFailed, ConfigError
@@ -32,6 +32,8 @@ from pgdrill.pitr import (
 )
 from pgdrill.providers.neon import NeonClient, NeonProvider, NeonSettings
 from pgdrill.report import drill as render
+from pgdrill.report.backups import md_escape
+from pgdrill.report.outcome import Outcome
 from pgdrill.store import open_store
 
 _common = [
@@ -129,8 +131,10 @@ def drill(ctx: click.Context, backup_ref: str, report_path: Path | None, as_json
         except OSError as exc:
             raise ConfigError(f"cannot write --report {report_path}: {exc.strerror or exc}") from None
     emit(as_json, render.drill_json(result), render.drill_text(result))
+    publish_outcome(ctx, render.drill_outcome(result, str(report_path) if report_path else None))
     if not result.passed:
-        raise CheckFailed(f"drill {result.record.id} failed: {'; '.join(result.record.failures)}")
+        raise CheckFailed(f"drill {result.record.id} of {result.record.backup_id} failed: "
+                          f"{'; '.join(result.record.failures)}", "see the failed checks above")
 
 
 def restore(ctx: click.Context, backup_id: str, tables: tuple[str, ...], data_only: bool, confirm: str | None,
@@ -160,7 +164,8 @@ def restore(ctx: click.Context, backup_id: str, tables: tuple[str, ...], data_on
     result = run_pitr_table_restore(req, progress_printer(ctx))
     emit(as_json, result.to_dict(), restore_text(result))
     if not result.cleanup.ok:
-        warn(result.cleanup.detail)
+        warn("; ".join((result.cleanup.detail, *result.cleanup.items)))
+    publish_outcome(ctx, restore_outcome(result))
 
 
 def restore_text(r: PitrTableRestoreResult) -> str:
@@ -174,3 +179,22 @@ def restore_text(r: PitrTableRestoreResult) -> str:
     lines.append(f"  branch     {r.branch}: {r.cleanup.detail}")
     return "\n".join(lines)
 
+
+def restore_markdown(r: PitrTableRestoreResult) -> str:
+    what = "missing rows added back" if r.mode == "missing" else "rows replaced"
+    rows = "\n".join(f"| `{md_escape(t.table)}` | {t.target_rows_before} | {t.target_rows_after} | {t.inserted} |"
+                     for t in r.tables)
+    return (f"### ✅ pgdrill restore from a point in time\n\n"
+            f"{md_escape(r.source)} at {r.point_in_time:%Y-%m-%d %H:%M:%S} UTC into {md_escape(r.target)} "
+            f"({what}, one transaction). Branch `{md_escape(r.branch)}`: {md_escape(r.cleanup.detail)}\n\n"
+            f"| Table | Rows before | Rows after | Copied |\n|---|---|---|---|\n{rows}\n")
+
+
+def restore_outcome(r: PitrTableRestoreResult) -> Outcome:
+    at = f"{r.point_in_time:%Y-%m-%dT%H:%M:%SZ}"
+    return Outcome(
+        job="restore", passed=True, title=f"{len(r.tables)} table(s) restored into {r.target} as of {at}",
+        markdown=restore_markdown(r), outputs={"passed": "true", "point-in-time": at},
+        warnings=() if r.cleanup.ok else (r.cleanup.detail, *r.cleanup.items),
+        details={"Source": r.source, "Point in time": at, "Target": r.target, "Branch": r.cleanup.detail},
+    )
