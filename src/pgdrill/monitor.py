@@ -45,6 +45,7 @@ from pgdrill.catalog import Attempt
 from pgdrill.config import parse_duration
 from pgdrill.errors import ConfigError, PgdrillError
 from pgdrill.manifest import Manifest
+from pgdrill.report.outcome import Outcome
 from pgdrill.store.base import Store
 from pgdrill.streams import human_size
 
@@ -630,3 +631,21 @@ def _first_error(exc: ValueError) -> str:
             first = errors()[0]
             return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg')}"
     return str(exc).splitlines()[0]
+
+
+def to_outcome(h: Health, environment: str | None = None) -> Outcome:
+    """Critical alerts are failures, warnings are warnings; any alert fails the job (exit 1)."""
+    m = h.last_backup
+    title = ("monitor: backups healthy" if h.healthy
+             else f"monitor: {len(h.alerts)} alert(s): {', '.join(a.name for a in h.alerts)}")
+    return Outcome(
+        job="monitor", passed=h.healthy, environment=environment, title=title, markdown=render_markdown(h),
+        outputs={"passed": str(h.healthy).lower(), "healthy": str(h.healthy).lower(),
+                 "alerts": ",".join(a.name for a in h.alerts),
+                 "last-backup-id": m.id if m else "",
+                 "backup-age-hours": "" if h.backup_age_seconds is None else f"{h.backup_age_seconds / 3600:.2f}"},
+        failures=[f"{a.name}: {a.message}" for a in h.alerts if a.severity == "critical"]
+                 or [f"{a.name}: {a.message}" for a in h.alerts],
+        warnings=[f"{a.name}: {a.message}" for a in h.alerts if a.severity == "warning"],
+        backup_id=m.id if m else None, details=dict(_facts(h)),
+    )

@@ -41,6 +41,7 @@ from pgdrill.errors import ConfigError, IntegrityError, PgdrillError
 from pgdrill.manifest import Manifest
 from pgdrill.pg import migrations
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
+from pgdrill.report.outcome import Outcome
 from pgdrill.restore import RestoreRequest, run_restore
 from pgdrill.secrets import Secret
 from pgdrill.store.base import Store
@@ -370,3 +371,17 @@ def render_markdown(r: PredeployResult) -> str:
                     c.output, fence, "", "</details>"]
     out += ["", "Rollback:", "", "```sh", r.rollback_command, "```"]
     return "\n".join(out) + "\n"
+
+
+def to_outcome(r: PredeployResult, environment: str | None = None) -> Outcome:
+    m = r.manifest
+    verdict = "deploy may proceed" if r.passed else "do not deploy"
+    return Outcome(
+        job="predeploy", passed=r.passed, environment=environment or m.environment,
+        title=f"predeploy of {m.database}: {verdict} (backup {m.id})",
+        markdown=render_markdown(r),
+        outputs={"passed": str(r.passed).lower(), "backup-id": m.id, "rollback-command": r.rollback_command},
+        failures=r.failures, warnings=[f"{c.name}: {c.detail}" for c in r.checks if c.status == "warn"],
+        backup_id=m.id, run_url=m.run_url,
+        details={"Backup": m.id, "Database": m.database, "Rollback": r.rollback_command},
+    )

@@ -26,6 +26,7 @@ from pgdrill import catalog as catalog_mod
 from pgdrill.catalog import Attempt, Catalog, Problem
 from pgdrill.errors import CheckFailed, PgdrillError
 from pgdrill.manifest import BACKUPS, Manifest, manifest_key
+from pgdrill.report.outcome import Outcome
 from pgdrill.retention import Decision, Policy, plan, utc
 from pgdrill.store.base import Store
 from pgdrill.streams import human_size
@@ -255,3 +256,21 @@ def render_markdown(r: PruneResult) -> str:
     if gone:
         out.append(f"Incomplete uploads {_verb(r)}: {', '.join(f'`{lo.key}`' for lo in gone)}.")
     return "\n".join(out) + "\n"
+
+
+def to_outcome(r: PruneResult, environment: str | None = None) -> Outcome:
+    """What the GitHub publisher sees. A refusal never gets here: it is raised, and reported as an error."""
+    verb = "would remove" if r.dry_run else "removed"
+    return Outcome(
+        job="prune", passed=True, environment=environment,
+        title=f"prune{' (dry run)' if r.dry_run else ''} of {r.store}: {len(r.to_keep)} kept, "
+              f"{len(r.to_remove)} {verb}",
+        markdown=render_markdown(r),
+        outputs={"passed": "true", "dry-run": str(r.dry_run).lower(), "kept": str(len(r.to_keep)),
+                 "removed": str(len(r.deleted)), "would-remove": str(len(r.to_remove) if r.dry_run else 0)},
+        warnings=[w for w in (r.blocked and f"a real run would refuse: {r.blocked}",
+                              r.forced and f"forced although {r.forced}") if w]
+                 + [f"skipped {p.backup_id}: {p.reason}" for p in r.problems],
+        details={"Policy": r.policy.describe(), "Kept": str(len(r.to_keep)),
+                 verb.capitalize(): f"{len(r.to_remove)} ({human_size(r.freed_bytes)})"},
+    )

@@ -5,6 +5,7 @@ no scratch database left behind in every case."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 import uuid
@@ -88,7 +89,10 @@ def run_gate(capsys: pytest.CaptureFixture[str], project: Path, url: DatabaseUrl
              *extra: str) -> tuple[int, dict[str, object], str]:
     r = pgdrill(capsys, "--config", str(project / "pgdrill.yml"), "predeploy", "--database-url", url.conninfo(),
                 "--store", store, "--json", *extra)
-    return r.code, r.json(), r.err
+    # In GitHub Actions mode, workflow commands (::add-mask::, ::error::) share stdout with the JSON.
+    start = r.out.index("{")
+    doc, _ = json.JSONDecoder().raw_decode(r.out, start)
+    return r.code, doc, r.err
 
 
 def by_name(doc: dict[str, object]) -> dict[str, dict[str, object]]:
@@ -148,8 +152,15 @@ def test_gate_passes_with_rehearsal_and_its_rollback_command_restores(
 
 
 def test_failing_release_check_blocks_the_deploy_but_keeps_the_backup(
-        capsys: pytest.CaptureFixture[str], app_db: DatabaseUrl, project: Path, tmp_path: Path) -> None:
+        capsys: pytest.CaptureFixture[str], app_db: DatabaseUrl, project: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     store = str(tmp_path / "store")
+    # In GitHub Actions: step outputs and the job summary (no token: no issue)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "output"))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    for var in ("GITHUB_TOKEN", "GH_TOKEN", "PGDRILL_GITHUB_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
     code, doc, err = run_gate(capsys, project, app_db, store, "--release-check",
                               'echo "checking migrations"; echo "2 pending migrations not reviewed" >&2; exit 3')
     assert code == 1
@@ -162,6 +173,10 @@ def test_failing_release_check_blocks_the_deploy_but_keeps_the_backup(
     # the backup taken before the check is there, verified, for the rollback
     assert by_name(doc)["backup verified"]["status"] == "pass"
     assert [b.id for b in load_catalog(open_store(store)).backups] == [doc["backup_id"]]
+    outputs = (tmp_path / "output").read_text()
+    assert f"backup-id={doc['backup_id']}\n" in outputs
+    assert f"rollback-command={doc['rollback_command']}\n" in outputs and "passed=false\n" in outputs
+    assert "❌ pgdrill predeploy: do not deploy" in (tmp_path / "summary.md").read_text()
 
 
 def test_release_check_that_hangs_is_killed_at_its_timeout(

@@ -339,3 +339,17 @@ def test_troubled_history_fires_the_expected_alerts() -> None:
     h = run_monitor(troubled(), Thresholds(), NOW)
     assert names(h) == ["BackupTooOld", "BackupFailed", "BackupSizeAnomaly", "RowCountDrop", "ScheduleGap",
                         "BackupUnreadable", "DrillFailed", "DrillTooOld"]
+
+
+def test_outcome_for_the_publisher() -> None:
+    from pgdrill.monitor import to_outcome
+
+    store = history(sizes=[100_000] * 9 + [20_000])
+    write_attempt(store, NOW - timedelta(hours=1), error="disk full")
+    o = to_outcome(check(store), "production")
+    assert o.job == "monitor" and not o.passed
+    assert o.outputs["healthy"] == "false" and o.outputs["alerts"] == "BackupFailed,BackupSizeAnomaly"
+    assert o.failures == ("BackupFailed: " + check(store).alerts[0].message,)
+    assert [w.split(":")[0] for w in o.warnings] == ["BackupSizeAnomaly"]
+    healthy = to_outcome(check(history()))
+    assert healthy.passed and healthy.title == "monitor: backups healthy" and healthy.failures == ()

@@ -231,3 +231,17 @@ def test_renderers_show_every_backup_with_action_and_reason() -> None:
     assert [b["action"] for b in doc["backups"]] == ["remove", "remove", "remove", "keep", "keep"]
     assert doc["would_free_bytes"] == 1003 + 1002 + 1001 and doc["freed_bytes"] == 0
 
+
+
+def test_outcome_for_the_publisher() -> None:
+    from pgdrill.prune import to_outcome
+
+    store = MemoryStore("prod")
+    nightly(store, 5)
+    write_attempt(store, NOW - timedelta(minutes=5))
+    dry = run_prune(PruneRequest(store, Policy(keep_last=2), dry_run=True, now=NOW))
+    o = to_outcome(dry, "production")
+    assert o.job == "prune" and o.passed and o.environment == "production"
+    assert o.outputs == {"passed": "true", "dry-run": "true", "kept": "2", "removed": "0", "would-remove": "3"}
+    assert o.warnings and o.warnings[0].startswith("a real run would refuse: the newest backup attempt failed")
+    assert o.title == "prune (dry run) of memory://prod: 2 kept, 3 would remove"

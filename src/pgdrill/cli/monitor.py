@@ -13,6 +13,8 @@ from pgdrill.cli.base import (
     cli,
     config_option,
     environment_option,
+    github_settings,
+    publish_outcome,
     s3_options,
     setting,
     state,
@@ -29,6 +31,7 @@ from pgdrill.monitor import (
     render_text,
     run_monitor,
     thresholds_from_options,
+    to_outcome,
 )
 
 FORMATS = ("text", "json", "prometheus", "markdown")
@@ -87,7 +90,9 @@ def thresholds(ctx: click.Context) -> Thresholds:
 @click.pass_context
 def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | None, **_: object) -> None:
     """Check backup age, size, row counts, schedule, failed attempts and drills. Exit 1 on any alert."""
-    health = run_monitor(store_from(ctx), thresholds(ctx))
+    limits = thresholds(ctx)
+    github_settings(ctx)
+    health = run_monitor(store_from(ctx), limits)
     fmt = "json" if as_json else fmt
     if fmt == "json":
         import json
@@ -110,5 +115,6 @@ def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | 
             raise ConfigError(f"cannot write --output {output_path}: {exc.strerror or exc}") from None
     else:
         click.echo(text)
+    publish_outcome(ctx, to_outcome(health, setting(ctx, "environment")))
     if not health.healthy:
         raise CheckFailed(f"{len(health.alerts)} alert(s): {', '.join(a.name for a in health.alerts)}")

@@ -14,10 +14,12 @@ from pgdrill.cli.base import (
     database_url,
     emit,
     environment_option,
+    github_settings,
     identities,
     identity_option,
     json_option,
     progress_printer,
+    publish_outcome,
     s3_options,
     setting,
     state,
@@ -32,6 +34,7 @@ from pgdrill.predeploy import (
     render_markdown,
     render_text,
     run_predeploy,
+    to_outcome,
 )
 
 
@@ -93,6 +96,7 @@ def predeploy(ctx: click.Context, /, rehearse: bool, extra_tags: tuple[str, ...]
         identities=identities(ctx),
         compress=setting(ctx, "compress"),
     )
+    github_settings(ctx)  # a bad github: section must fail before the backup, not after
     result = run_predeploy(req, progress_printer(ctx))
     if report_path is not None:
         try:
@@ -100,6 +104,7 @@ def predeploy(ctx: click.Context, /, rehearse: bool, extra_tags: tuple[str, ...]
         except OSError as exc:
             raise ConfigError(f"cannot write --report {report_path}: {exc.strerror or exc}") from None
     emit(as_json, render_json(result), render_text(result))
+    publish_outcome(ctx, to_outcome(result, environment))
     if not result.passed:
         raise CheckFailed(f"predeploy failed, do not deploy: {'; '.join(result.failures)}",
                           f"backup {result.manifest.id} was taken; rollback: {result.rollback_command}")

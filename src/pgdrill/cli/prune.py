@@ -14,7 +14,9 @@ from pgdrill.cli.base import (
     config_option,
     emit,
     environment_option,
+    github_settings,
     json_option,
+    publish_outcome,
     s3_options,
     setting,
     state,
@@ -24,7 +26,7 @@ from pgdrill.cli.base import (
 )
 from pgdrill.config import parse_duration
 from pgdrill.errors import ConfigError
-from pgdrill.prune import PruneRequest, render_json, render_markdown, render_text, run_prune
+from pgdrill.prune import PruneRequest, render_json, render_markdown, render_text, run_prune, to_outcome
 from pgdrill.retention import Policy, parse_tag_rule, policy_from_options
 
 DEFAULT_MAX_AGE = "26h"
@@ -89,6 +91,7 @@ def prune(ctx: click.Context, /, keep_last: str | None, keep_hourly: str | None,
         keep_monthly=keep_monthly, keep_yearly=keep_yearly, keep_within=keep_within,
         keep_tags=[parse_tag_rule(t) for t in keep_tags],
     )
+    github_settings(ctx)  # a bad github: section must fail before anything is deleted
     if policy.empty:
         warn("no retention policy (pgdrill.yml `retention:` or --keep-*): every backup is kept")
     result = run_prune(PruneRequest(store_from(ctx), policy, max_age=max_age_setting(ctx), force=force,
@@ -97,3 +100,4 @@ def prune(ctx: click.Context, /, keep_last: str | None, keep_hourly: str | None,
         warn(f"--force: pruned although {result.forced}")
     write_report(report_path, render_markdown(result))
     emit(as_json, render_json(result), render_text(result))
+    publish_outcome(ctx, to_outcome(result, environment))
