@@ -186,7 +186,7 @@ def newest(backups: list[B]) -> B:
     return max(backups, key=lambda b: (b.created_at.astimezone(UTC), b.id, tuple(sorted(b.tags))))
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(backups=backups_st, policy=policies(), now=times)
 def test_never_removes_the_newest_backup(backups: list[B], policy: Policy, now: datetime) -> None:
     decisions = plan(backups, policy, now)
@@ -194,7 +194,7 @@ def test_never_removes_the_newest_backup(backups: list[B], policy: Policy, now: 
     assert any(d.keep and d.backup is top for d in decisions)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), backups=backups_st, now=times)
 def test_a_larger_policy_keeps_everything_a_smaller_one_keeps(data: st.DataObject, backups: list[B],
                                                               now: datetime) -> None:
@@ -207,7 +207,7 @@ def test_a_larger_policy_keeps_everything_a_smaller_one_keeps(data: st.DataObjec
     assert small_kept <= big_kept
 
 
-@settings(max_examples=200)
+@settings(max_examples=100)
 @given(backups=backups_st, policy=policies(), now=times, seed=st.integers())
 def test_plan_is_deterministic_and_order_independent(backups: list[B], policy: Policy, now: datetime,
                                                      seed: int) -> None:
@@ -220,7 +220,7 @@ def test_plan_is_deterministic_and_order_independent(backups: list[B], policy: P
     assert [(d.backup, d.keep, d.reasons) for d in again] == [(d.backup, d.keep, d.reasons) for d in first]
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(backups=st.lists(st.builds(B, id=st.text(max_size=4), created_at=st.datetimes(timezones=st.sampled_from(ZONES)),
                                   tags=st.lists(st.sampled_from(TAGS), max_size=3).map(tuple)), max_size=60),
        policy=policies(),
