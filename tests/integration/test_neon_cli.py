@@ -145,3 +145,19 @@ def test_neon_drill_reports_to_github_like_other_drills(capsys: pytest.CaptureFi
     sent = github_server.sent_text() + summary.read_text() + output.read_text()
     assert neon_env.api_key not in sent and str(neon_env.pg.admin_url.password) not in sent
     nothing_left(neon_env)
+
+
+def test_neon_drill_with_a_store_compares_and_keeps_the_record(capsys: pytest.CaptureFixture[str],
+                                                               neon_env: NeonStandIn, tmp_path: Path) -> None:
+    store = str(tmp_path / "backups")
+    backup = pgdrill(capsys, "backup", "--database-url", neon_env.main_url().conninfo(), "--store", store, "--json")
+    assert backup.code == 0, backup.err
+
+    r = pgdrill(capsys, "drill", "--neon-project", neon_env.project_id, "--store", store, "--json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["compared_backup_id"] == backup.json()["id"]
+    assert {c["name"]: c["status"] for c in doc["checks"]}["row counts"] == "pass"
+    listed = pgdrill(capsys, "drills", "--store", store, "--json")
+    assert listed.code == 0 and doc["id"] in listed.out
+    nothing_left(neon_env)

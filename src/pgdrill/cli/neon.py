@@ -17,7 +17,7 @@ from click.core import ParameterSource
 
 from pgdrill import secrets
 from pgdrill.checks import ChecksConfig
-from pgdrill.cli.base import apply, emit, progress_printer, publish_outcome, setting, state, warn
+from pgdrill.cli.base import apply, emit, progress_printer, publish_outcome, setting, state, store_from, warn
 from pgdrill.config import Config, parse_duration
 from pgdrill.drill import DrillSettings
 from pgdrill.errors import CheckFailed, ConfigError
@@ -34,7 +34,6 @@ from pgdrill.providers.neon import NeonClient, NeonProvider, NeonSettings
 from pgdrill.report import drill as render
 from pgdrill.report.backups import md_escape
 from pgdrill.report.outcome import Outcome
-from pgdrill.store import open_store
 
 _common = [
     click.option("--neon-project", envvar="PGDRILL_NEON_PROJECT", metavar="ID",
@@ -107,11 +106,10 @@ def drill(ctx: click.Context, backup_ref: str, report_path: Path | None, as_json
     _refuse(ctx, {"scratch_url": "--scratch-url", "target_url": "--target-url", "keep": "--keep"},
             "drill (the branch is the scratch database, and it is always deleted)")
     cfg, neon, environment = _settings(ctx)
-    store_url = setting(ctx, "store")
     req = PitrDrillRequest(
         provider=_provider(ctx, neon),
         at=parse_at(setting(ctx, "at")),
-        store=open_store(str(store_url)) if store_url else None,
+        store=store_from(ctx) if setting(ctx, "store") else None,  # records, and a manifest's row counts
         backup=backup_ref,
         checks=cfg.section("checks", ChecksConfig, environment),
         settings=cfg.section("drill", DrillSettings, environment),
