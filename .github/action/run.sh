@@ -58,8 +58,23 @@ case "$command" in
         ;;
     predeploy)
         if is_true "${PGDRILL_ACTION_REHEARSE:-false}"; then args+=(--rehearse); fi
+        # predeploy's extra tags are a flag only (backup reads PGDRILL_TAGS)
+        set -f
+        for tag in ${PGDRILL_ACTION_TAGS:-}; do args+=(--tag "$tag"); done
+        set +f
+        ;;
+    monitor)
+        if [ -n "${PGDRILL_ACTION_OUTPUT:-}" ]; then args+=(--output "$PGDRILL_ACTION_OUTPUT"); fi
         ;;
     prune)
+        for rule in LAST HOURLY DAILY WEEKLY MONTHLY YEARLY WITHIN; do
+            var="PGDRILL_ACTION_KEEP_$rule"
+            if [ -n "${!var:-}" ]; then args+=("--keep-$(tr '[:upper:]' '[:lower:]' <<<"$rule")" "${!var}"); fi
+        done
+        set -f
+        for rule in ${PGDRILL_ACTION_KEEP_TAGS:-}; do args+=(--keep-tag "$rule"); done
+        set +f
+        if is_true "${PGDRILL_ACTION_FORCE:-false}"; then args+=(--force); fi
         if is_true "${PGDRILL_ACTION_DRY_RUN:-false}"; then args+=(--dry-run); fi
         ;;
 esac
