@@ -156,3 +156,28 @@ def test_missing_client_is_downloaded_on_demand_with_a_message(capsys: pytest.Ca
     assert _major(r.json()["pg_dump_version"]) == 16
     assert (tmp_path / "cache" / "postgresql" / "16" / "bin" / "pg_dump").is_file()
     binaries.clear_cache()
+
+
+def test_encrypted_pg17_backup_drills_on_a_pg16_scratch_server(capsys: pytest.CaptureFixture[str],
+                                                                cluster_of: ClusterOf, tmp_path: Path) -> None:
+    """The case users meet: production on 17, the CI service container on 16."""
+    from pgdrill import crypto
+
+    secret, recipient = crypto.generate_identity()
+    key = tmp_path / "drill.key"
+    key.write_text(secret.reveal() + "\n")
+    source = _source(cluster_of(17))
+    store = str(tmp_path / "store")
+    r = pgdrill(capsys, "backup", "--database-url", source.conninfo(), "--store", store, "--encrypt-to", recipient)
+    assert r.code == 0, r.err
+    r = pgdrill(capsys, "drill", "--store", store, "--scratch-url", cluster_of(16).admin_url.conninfo(),
+                "--age-identity-file", str(key), "--json")
+    assert r.code == 0, r.text
+    doc = r.json()
+    assert doc["passed"] and doc["backup_encrypted"]
+    assert (doc["source_server_version"][:3], doc["pg_dump_version"][:3]) == ("17.", "17.")
+    assert (doc["target_server_version"][:3], doc["pg_restore_version"][:3]) == ("16.", "17.")
+    assert {c["name"]: c["status"] for c in doc["checks"]}["row counts"] == "pass"
+    assert secret.reveal() not in r.text
+    MATRIX.append(f"drill: encrypted PG {doc['source_server_version']} backup → PG {doc['target_server_version']} "
+                  f"scratch (pg_restore {doc['pg_restore_version']}): passed, {doc['rows']} rows as in the manifest")
