@@ -92,9 +92,11 @@ class Runner:
             env=env, capture_output=True, text=True, timeout=60, check=False,
         )
         assert "Traceback" not in proc.stderr, proc.stderr
-        lines = proc.stdout.splitlines()
-        result = json.loads(next(x for x in lines if x.startswith("RESULT "))[len("RESULT "):])
-        return proc.returncode, lines, result, run_dir
+        # stdout stays pgdrill's data; workflow commands go to the log on stderr, which the
+        # runner reads commands from as well
+        (result_line,) = proc.stdout.splitlines()
+        result = json.loads(result_line.removeprefix("RESULT "))
+        return proc.returncode, proc.stderr.splitlines(), result, run_dir
 
 
 @pytest.fixture
@@ -102,7 +104,7 @@ def runner(github_server: FakeGitHub, tmp_path: Path) -> Runner:
     return Runner(github_server, tmp_path)
 
 
-def assert_no_secret_escaped(fake: FakeGitHub, run_dirs: list[Path], *stdouts: list[str]) -> None:
+def assert_no_secret_escaped(fake: FakeGitHub, run_dirs: list[Path], *logs: list[str]) -> None:
     sent = fake.sent_text()
     for secret in (DB_PASSWORD, LATE_SECRET):
         assert secret not in sent
@@ -111,11 +113,11 @@ def assert_no_secret_escaped(fake: FakeGitHub, run_dirs: list[Path], *stdouts: l
                 path = run_dir / name
                 if path.exists():
                     assert secret not in path.read_text(), f"{secret} leaked into {path}"
-    # stdout may only name a secret inside ::add-mask:: (the runner hides those lines), and the
+    # the log may only name a secret inside ::add-mask:: (the runner hides those lines), and the
     # masks must come before any other line of the run
-    for stdout in stdouts:
-        first_other = next((i for i, x in enumerate(stdout) if not x.startswith("::add-mask::")), len(stdout))
-        for i, line in enumerate(stdout):
+    for log in logs:
+        first_other = next((i for i, x in enumerate(log) if not x.startswith("::add-mask::")), len(log))
+        for i, line in enumerate(log):
             if DB_PASSWORD in line or LATE_SECRET in line:
                 assert line.startswith("::add-mask::") and i < first_other, line
 

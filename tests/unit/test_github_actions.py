@@ -60,7 +60,8 @@ def parse_output_file(text: str) -> dict[str, str]:
 def test_masking_does_nothing_outside_actions(capsys: pytest.CaptureFixture[str]) -> None:
     mask_secrets_early({"GITHUB_TOKEN": "ghs_abcdefghijklmnop"})
     secrets.register("registered-later-1234")
-    assert capsys.readouterr().out == ""
+    captured = capsys.readouterr()
+    assert captured.out == captured.err == ""
 
 
 def test_masks_env_secrets_first_and_later_secrets_as_they_come(capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,7 +75,9 @@ def test_masks_env_secrets_first_and_later_secrets_as_they_come(capsys: pytest.C
         "HOME": "/home/runner",
     }
     mask_secrets_early(env)
-    before = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    assert captured.out == ""  # stdout is pgdrill's data (--json); commands go to the log on stderr
+    before = captured.err.splitlines()
     for value in ("ghs_abcdefghijklmnop", "wJalrXUtnFEMI/K7MDENG", "pa$$word-9", "pa%24%24word-9", "sp ace-pw!"):
         assert f"::add-mask::{actions.escape_data(value)}" in before
     assert "::add-mask::false" not in before
@@ -82,7 +85,7 @@ def test_masks_env_secrets_first_and_later_secrets_as_they_come(capsys: pytest.C
 
     secrets.register("late-secret-from-a-key-file")
     secrets.register("-----BEGIN AGE KEY-----\nAGE-SECRET-KEY-1QQQQ\n-----END AGE KEY-----")
-    later = capsys.readouterr().out.splitlines()
+    later = capsys.readouterr().err.splitlines()
     assert later[0] == "::add-mask::late-secret-from-a-key-file"
     # multi-line secrets: masked whole (escaped, as one command) and line by line
     assert "::add-mask::-----BEGIN AGE KEY-----%0AAGE-SECRET-KEY-1QQQQ%0A-----END AGE KEY-----" in later
@@ -192,7 +195,7 @@ def test_annotations_are_escaped_and_scrubbed(capsys: pytest.CaptureFixture[str]
     secrets.register("pw-0123456789")
     count = emit([Annotation("error", "100% failed:\nsecond line pw-0123456789", "pgdrill drill (prod: eu, 1)")])
     assert count == 1
-    assert capsys.readouterr().out == (
+    assert capsys.readouterr().err == (
         "::error title=pgdrill drill (prod%3A eu%2C 1)::100%25 failed:%0Asecond line ***\n"
     )
 

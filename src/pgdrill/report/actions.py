@@ -1,8 +1,16 @@
-"""The GitHub Actions runner's file and stdout protocols: job summary, step outputs, annotations, masks.
+"""The GitHub Actions runner's file and log protocols: job summary, step outputs, annotations, masks.
 
-These are plain files and stdout lines, no API calls. Every function scrubs registered secrets
+These are plain files and log lines, no API calls. Every function scrubs registered secrets
 from what it writes (pgdrill.secrets), so a report that accidentally carries a password still never
 reaches the summary, an output or the log.
+
+Workflow commands (``::add-mask::``, ``::error``, ``::warning``) go to **stderr** by default. GitHub's
+docs show them on stdout, but the runner reads commands from both streams (actions/runner,
+ScriptHandler.cs: stdout and stderr each feed an OutputManager that hands lines to the
+ActionCommandManager), and pgdrill's stdout is data: ``--json`` and Prometheus text that steps pipe
+into files and ``jq``. A command there would corrupt that data and, redirected, never reach the
+runner at all. stderr is also where a leaked secret would most likely appear (error messages), so a
+mask there is processed in order with it. Callers may pass any stream.
 
 Limits that GitHub enforces and that this module keeps (from GitHub's workflow-commands docs):
 
@@ -10,7 +18,7 @@ Limits that GitHub enforces and that this module keeps (from GitHub's workflow-c
   we truncate with a visible note instead.
 * annotations: at most 10 ``error`` and 10 ``warning`` annotations per step are shown; we emit
   nine and a summarising tenth, so the count is never silently wrong.
-* ``::add-mask::`` must be printed to stdout before the value can appear anywhere in the log.
+* ``::add-mask::`` must reach the runner before the value appears anywhere in the log.
 """
 
 from __future__ import annotations
@@ -70,7 +78,7 @@ def _mask_lines(value: str) -> list[str]:
 
 
 def add_mask(value: str, stream: TextIO | None = None) -> None:
-    out = stream if stream is not None else sys.stdout
+    out = stream if stream is not None else sys.stderr
     for line in _mask_lines(value):
         out.write(line + "\n")
     out.flush()
@@ -120,7 +128,7 @@ def mask_secrets_early(env: Mapping[str, str] | None = None, stream: TextIO | No
         secrets.register(value)
 
     def listener(value: str) -> None:
-        # Resolved at call time: click's runner and pytest swap sys.stdout after start-up.
+        # Resolved at call time: click's runner and pytest swap sys.stderr after start-up.
         add_mask(value, stream)
 
     secrets.on_register(listener)
@@ -239,7 +247,7 @@ def capped(level: str, messages: Sequence[str], title: str | None, what: str) ->
 
 
 def emit(annotations: Iterable[Annotation], stream: TextIO | None = None) -> int:
-    out = stream if stream is not None else sys.stdout
+    out = stream if stream is not None else sys.stderr
     count = 0
     for annotation in annotations:
         out.write(annotation.command() + "\n")

@@ -837,7 +837,7 @@ def publish(
     """Report ``outcome`` where GitHub users look; a no-op outside GitHub Actions. Never raises.
 
     Order matters: the issue step runs first so the job summary can link the issue and show any
-    reporting warning; annotations go last, to ``stream`` (stdout by default) as the runner expects.
+    reporting warning; annotations go last, to ``stream`` (stderr by default: see pgdrill.report.actions).
     ``transport``, ``sleep`` and ``now`` exist for tests.
     """
     if not actions.in_actions(env):
