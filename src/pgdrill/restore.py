@@ -305,8 +305,18 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
             assert proc.stdin is not None
             try:
                 try:
+                    # The last chunk is held back until the whole archive has been hashed: pg_restore
+                    # cannot finish (and --single-transaction cannot commit) without it, so an archive
+                    # that fails its checksum is never committed, even with --no-verify or when the
+                    # object changed after the read-through.
+                    held = b""
                     while chunk := peek.read(CHUNK):
-                        proc.stdin.write(chunk)
+                        if held:
+                            proc.stdin.write(held)
+                        held = chunk
+                    if req.atomic and not req.tables:
+                        check_stored(m, stored)
+                    proc.stdin.write(held)
                     proc.stdin.close()
                 except BrokenPipeError:
                     pass  # pg_restore stopped early; its exit code and stderr say why
