@@ -29,19 +29,35 @@ class Catalog:
         return self.backups[-1] if self.backups else None
 
     def find(self, ref: str) -> Manifest:
+        if ref not in ("latest", ""):
+            matches = [b for b in self.backups if b.id == ref or b.id.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if matches:
+                raise NotFound(f"backup id {ref!r} is ambiguous ({len(matches)} match)", "give more of the id")
+            # A broken or unfinished backup is named as such, even when no other backup exists.
+            bad = [p for p in self.problems if p.backup_id == ref or p.backup_id.startswith(ref)]
+            if len(bad) == 1:
+                raise IntegrityError(f"backup {bad[0].backup_id} is unusable: {bad[0].reason}", _OLDER)
+            unfinished = [i for i in self.pending if i == ref or i.startswith(ref)]
+            if len(unfinished) == 1:
+                raise IntegrityError(f"backup {unfinished[0]} is incomplete: {_NO_MANIFEST}",
+                                     f"{_OLDER}; `pgdrill prune` removes incomplete uploads")
         if not self.backups:
             raise NotFound("the store holds no complete backup", "run `pgdrill backup` first")
         if ref in ("latest", ""):
             return self.backups[-1]
-        matches = [b for b in self.backups if b.id == ref or b.id.startswith(ref)]
-        if len(matches) == 1:
-            return matches[0]
-        bad = [p for p in self.problems if p.backup_id == ref]
-        if bad:
-            raise IntegrityError(f"backup {ref} is unusable: {bad[0].reason}")
-        if not matches:
-            raise NotFound(f"no backup {ref!r} in the store", "see `pgdrill list`")
-        raise NotFound(f"backup id {ref!r} is ambiguous ({len(matches)} match)", "give more of the id")
+        raise NotFound(f"no backup {ref!r} in the store", "see `pgdrill list`")
+
+    def skipped_newer(self, m: Manifest) -> list[str]:
+        """Why each backup newer than ``m`` is not usable (for warnings when ``latest`` resolves to ``m``)."""
+        why = {p.backup_id: p.reason for p in self.problems if p.backup_id > m.id}
+        why.update({i: _NO_MANIFEST for i in self.pending if i > m.id})
+        return [f"newer backup {i} was skipped: {why[i]}" for i in sorted(why)]
+
+
+_OLDER = "restore an older backup (`pgdrill list`)"
+_NO_MANIFEST = "it has no manifest (its upload failed, or is still running)"
 
 
 def load(store: Store) -> Catalog:

@@ -6,7 +6,7 @@ import contextlib
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pgdrill.catalog import load as load_catalog
 from pgdrill.errors import IntegrityError
@@ -26,11 +26,20 @@ class VerifyResult:
     toc_entries: int
     pg_restore_version: str
     duration_seconds: float
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_verify(store: Store, ref: str, identities: Sequence[Secret] = (),
                progress: Progress | None = None, manifest: Manifest | None = None) -> VerifyResult:
-    m = manifest or load_catalog(store).find(ref)
+    warnings: list[str] = []
+    if manifest is None:
+        cat = load_catalog(store)
+        m = cat.find(ref)
+        if ref in ("latest", ""):
+            # `latest` resolves to the newest complete backup: say which newer ones did not count.
+            warnings = cat.skipped_newer(m)
+    else:
+        m = manifest
     t0 = time.monotonic()
     with open_archive(store, m, identities) as (_, peek):
         header = read_header(peek, m)
@@ -66,4 +75,4 @@ def run_verify(store: Store, ref: str, identities: Sequence[Secret] = (),
     toc = b"".join(out_chunks).decode("utf-8", "replace")
     entries = sum(1 for ln in toc.splitlines() if ln and not ln.startswith(";"))
     return VerifyResult(m, stored.count, stored.hexdigest, entries, client.version,
-                        round(time.monotonic() - t0, 3))
+                        round(time.monotonic() - t0, 3), warnings)

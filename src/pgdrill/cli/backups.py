@@ -97,6 +97,8 @@ def list_(ctx: click.Context, /, as_json: bool, **_: object) -> None:
 def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) -> None:
     """Read a stored backup back: size, sha256 and a readable archive."""
     result = run_verify(store_from(ctx), backup_id, identities(ctx), progress_printer(ctx))
+    for line in result.warnings:
+        warn(line)
     emit(as_json, render.verify_json(result), render.verify_text(result))
 
 

@@ -75,7 +75,10 @@ def list_text(cat: Catalog) -> str:
 
 
 def warnings_for(cat: Catalog) -> Sequence[str]:
-    return [f"skipped backup {p.backup_id}: {p.reason}" for p in cat.problems]
+    problems = [f"skipped backup {p.backup_id}: {p.reason}" for p in cat.problems]
+    # Objects without a manifest are a failed upload or one still running: never restorable.
+    return problems + [f"skipped backup {i}: it has no manifest (its upload failed, or is still running)"
+                       for i in sorted(cat.pending)]
 
 
 def verify_json(r: VerifyResult) -> dict[str, Any]:
