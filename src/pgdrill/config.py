@@ -116,10 +116,12 @@ def _validate(path: Path, doc: dict[str, Any]) -> None:
     if envs is None:
         return
     if not isinstance(envs, dict):
-        raise ConfigError(f"{path}: environments: must be a mapping of name → settings")
+        raise ConfigError(f"{path}: environments: must be a mapping of name → settings",
+                          "write it as `environments:` then `  prod:` with that environment's keys indented")
     for env_name, block in envs.items():
         if not isinstance(block, dict):
-            raise ConfigError(f"{path}: environments.{env_name}: must be a mapping")
+            raise ConfigError(f"{path}: environments.{env_name}: must be a mapping",
+                              "indent that environment's keys under its name")
         try:
             FlagDefaults.model_validate({k: v for k, v in block.items() if k not in SECTIONS})
         except ValidationError as exc:
@@ -153,7 +155,8 @@ def load(explicit: str | None = None) -> Config:
         problem = getattr(exc, "problem", None) or "syntax error"
         raise ConfigError(f"{path}{where}: YAML {problem}", "fix the YAML syntax") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
+        raise ConfigError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
+                          "check the file's permissions and that it is UTF-8 text") from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
