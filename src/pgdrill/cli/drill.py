@@ -125,7 +125,9 @@ def drill(ctx: click.Context, /, backup_ref: str, keep: bool, report_path: Path 
     emit(as_json, render.drill_json(result), render.drill_text(result))
     publish_outcome(ctx, render.drill_outcome(result, str(report_path) if report_path else None))
     if not result.passed:
-        raise CheckFailed(f"drill {result.record.id} failed: {'; '.join(result.record.failures)}")
+        raise CheckFailed(f"drill {result.record.id} of backup {result.record.backup_id} failed: "
+                          f"{'; '.join(result.record.failures)}",
+                          "see the failed checks above; `pgdrill drills` keeps the record")
 
 
 @cli.command()
