@@ -6,7 +6,7 @@ from urllib.parse import urlparse
 
 from pgdrill.errors import ConfigError
 from pgdrill.store.base import Incomplete, ObjectInfo, Readable, Store
-from pgdrill.store.s3 import S3Options
+from pgdrill.store.options import S3Options
 
 __all__ = ["Incomplete", "ObjectInfo", "Readable", "S3Options", "Store", "open_store"]
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
@@ -19,6 +17,7 @@ from botocore.config import Config
 
 from pgdrill.errors import ConfigError, NotFound, StoreError
 from pgdrill.store.base import Incomplete, ObjectInfo, Readable, Store
+from pgdrill.store.options import S3Options
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,28 +39,6 @@ def part_size(expected_size: int | None) -> int:
     need = math.ceil(2 * expected / (MAX_PARTS - 1000))
     size = max(MIN_PART, math.ceil(need / MiB) * MiB)
     return min(size, MAX_PART)
-
-
-@dataclass(frozen=True)
-class S3Options:
-    sse: str | None = None  # "AES256" | "aws:kms"
-    sse_kms_key_id: str | None = None
-    object_lock_days: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def put_args(self) -> dict[str, Any]:
-        args: dict[str, Any] = {}
-        if self.sse:
-            if self.sse not in ("AES256", "aws:kms"):
-                raise ConfigError(f"unknown server-side encryption {self.sse!r}", "use AES256 or aws:kms")
-            args["ServerSideEncryption"] = self.sse
-            if self.sse == "aws:kms" and self.sse_kms_key_id:
-                args["SSEKMSKeyId"] = self.sse_kms_key_id
-        if self.object_lock_days:
-            until = datetime.now(timezone.utc) + timedelta(days=self.object_lock_days)
-            args["ObjectLockMode"] = "COMPLIANCE"
-            args["ObjectLockRetainUntilDate"] = until
-        return args
 
 
 def _client() -> S3Client:
