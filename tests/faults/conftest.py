@@ -1,7 +1,8 @@
 """Fixtures for the fault-injection suite.
 
-Every case starts from a store that already holds one good backup (the "previous newest backup") of
-a session-wide source database, breaks something real, and ends with the same checks
+Every case starts from a store that already holds two good backups of a session-wide source database
+(the newest is "the previous backup"; an older one gives retention something it could wrongly
+remove), breaks something real, and ends with the same checks
 (:meth:`Case.assert_failed_cleanly`): the exit code, exactly one ``pgdrill: error:`` line saying what
 failed and what to do, no traceback, no manifest for the failed backup, the previous backup still
 listed, byte-identical to what was proven restorable and actually restored again, nothing pruned,
@@ -21,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ from pyrage import x25519
 
 from pgdrill import catalog, cli, secrets
 from pgdrill.backup import BackupRequest, run_backup
-from pgdrill.manifest import Manifest
+from pgdrill.manifest import Manifest, archive_key, manifest_key, new_id
 from pgdrill.pg import stats
 from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.store import Store, open_store
@@ -70,10 +72,12 @@ class Source:
 
 @dataclass(frozen=True)
 class Template:
-    """One good backup, already restored once and compared with the source."""
+    """Two good backups: ``manifest`` (the newest, restored once and compared with the source) and
+    ``older``, the same archive bytes under an id and time one day earlier."""
 
     path: Path
     manifest: Manifest
+    older: Manifest
 
 
 @dataclass(frozen=True)
@@ -140,10 +144,21 @@ def restored_counts(pg: PgServer, store_url: str, backup_id: str) -> dict[str, i
 
 def _template(pg: PgServer, source: Source, tmp_path_factory: pytest.TempPathFactory) -> Template:
     path = tmp_path_factory.mktemp("template-store")
-    manifest = run_backup(BackupRequest(source.url, open_store(str(path)), tags=("nightly",)))
+    store = open_store(str(path))
+    manifest = run_backup(BackupRequest(source.url, store, tags=("nightly",)))
     assert manifest.tables == source.counts
     assert restored_counts(pg, str(path), manifest.id) == source.counts
-    return Template(path, manifest)
+    day = timedelta(days=1)
+    older_id = new_id(manifest.created_at - day)
+    older = manifest.model_copy(update={
+        "id": older_id, "created_at": manifest.created_at - day, "finished_at": manifest.finished_at - day,
+        "object_key": archive_key(older_id, False),
+    })
+    with store.open(manifest.object_key) as f:
+        store.put(older.object_key, f)
+    store.put_bytes(manifest_key(older_id), older.to_json().encode())
+    assert [b.id for b in catalog.load(store).backups] == [older.id, manifest.id]
+    return Template(path, manifest, older)
 
 
 @pytest.fixture(scope="session")
@@ -170,6 +185,7 @@ class Case:
     kind: str  # "local" | "s3"
     store_url: str
     previous: Manifest
+    older: Manifest
     pg: PgServer
     source: Source
     secrets: Secrets
@@ -254,13 +270,13 @@ class Case:
         store — restored again for real."""
         cat = catalog.load(self.store)
         ids = [b.id for b in cat.backups]
-        # not pruned, still the oldest complete backup; no failed backup got a manifest
-        assert ids[:1] == [self.previous.id], ids
-        assert len(ids) == 1 + extra, ids
+        # nothing pruned, and no failed backup got a manifest
+        assert ids[:2] == [self.older.id, self.previous.id], ids
+        assert len(ids) == 2 + extra, ids
         assert set(cat.pending) == set(pending), f"objects without a manifest left behind: {cat.pending}"
         listed = self.run("list", "--store", self.store_url, "--json")
         assert listed.code == 0, listed.err
-        assert [b["id"] for b in listed.json()["backups"]][:1] == [self.previous.id]
+        assert [b["id"] for b in listed.json()["backups"]][:2] == [self.older.id, self.previous.id]
         verified = self.run("--quiet", "verify", self.previous.id, "--store", self.store_url, "--json")
         assert verified.code == 0, verified.err
         assert verified.json()["sha256"] == self.previous.sha256
@@ -269,6 +285,15 @@ class Case:
 
     def attempts(self) -> list[catalog.Attempt]:
         return catalog.failed_attempts(self.store)
+
+    def assert_prune_refuses(self) -> None:
+        """Right after a failed backup, a prune that would otherwise remove the older backup refuses."""
+        failed = [a for a in self.attempts() if a.started_at > self.previous.created_at]
+        assert failed, "the failed attempt was not recorded"
+        r = self.run("prune", "--store", self.store_url, "--keep-last", "1")
+        line = self.error_line(r)
+        assert r.code == 1 and "prune refused: the newest backup attempt failed" in line, r.err
+        assert [b.id for b in catalog.load(self.store).backups][:2] == [self.older.id, self.previous.id]
 
     def pg_dump_sessions(self) -> list[tuple[int, str, str]]:
         with psycopg.connect(self.pg.admin_url.conninfo(), autocommit=True) as conn:
@@ -341,7 +366,8 @@ def _make_case(kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkey
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.chdir(tmp_path)  # no stray ./pgdrill.yml from the checkout
     scanner = scanner_for(sec.as_dict())
-    case = Case(kind, store_url, tmpl.manifest, pg, src, sec, scanner, {**os.environ, **env}, tmp_path, capsys)
+    case = Case(kind, store_url, tmpl.manifest, tmpl.older, pg, src, sec, scanner, {**os.environ, **env},
+                tmp_path, capsys)
     scanner.add_file(tmp_path / "step-summary.md")
     scanner.add_file(tmp_path / "github-output.txt")
     yield case

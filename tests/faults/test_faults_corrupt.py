@@ -107,9 +107,9 @@ def test_damaged_newest_backup(request: pytest.FixtureRequest, kind: str, damage
     assert listing.code == 0, listing.err
     ids = [b["id"] for b in listing.json()["backups"]]
     if listed_as is None:
-        assert ids == [case.previous.id, bid]  # same size: only reading the bytes can tell
+        assert ids == [case.older.id, case.previous.id, bid]  # same size: only reading the bytes can tell
     else:
-        assert ids == [case.previous.id]
+        assert ids == [case.older.id, case.previous.id]
         warnings = [ln for ln in listing.err.splitlines() if ln.startswith("pgdrill: warning:")]
         assert len(warnings) == 1 and bid in warnings[0] and listed_as in warnings[0], listing.err
 
