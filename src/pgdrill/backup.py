@@ -96,6 +96,10 @@ def _record_failed_attempt(store: Store, backup_id: str, started: datetime, erro
         store.put_bytes(f"{ATTEMPTS}{backup_id}.json", json.dumps(doc).encode())
 
 
+#: the advice on every failed backup: nothing was replaced, so the fix is to remove the cause and rerun
+_RETRY = "earlier backups are untouched; fix the cause, then run the backup again"
+
+
 def _first_error(lines: Sequence[str]) -> str:
     errors = [ln for ln in lines if "error:" in ln]
     return (errors or list(lines) or ["no error output"])[-1].strip()
@@ -137,7 +141,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
             def check_dump_exit() -> None:
                 rc = proc.wait()
                 if rc != 0:
-                    raise SourceError(f"pg_dump failed (exit {rc}): {_first_error(errs.join(10))}")
+                    raise SourceError(f"pg_dump failed (exit {rc}): {_first_error(errs.join(10))}", _RETRY)
 
             plain = HashingReader(proc.stdout, progress, "dumped", on_eof=check_dump_exit)
             stream = None
@@ -153,7 +157,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
                 uploaded = True
                 if not plain.at_eof:
                     # A store that stopped reading early must not turn half a dump into a backup.
-                    raise IntegrityError("the store stopped reading before pg_dump finished")
+                    raise IntegrityError("the store stopped reading before pg_dump finished", _RETRY)
             finally:
                 if encrypted and stream is not None:
                     stream.close()  # stops the encrypting thread if the upload gave up early
@@ -163,7 +167,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
                 counter.stop.set() if not uploaded else None
             counter.join()
             if counter.error is not None:
-                raise SourceError(f"row counts failed: {counter.error}") from None
+                raise SourceError(f"row counts failed: {counter.error}", _RETRY) from None
             conn.rollback()
         info = req.store.stat(key)
         if info is None or info.size != size or size != stored.count:
@@ -171,7 +175,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
                 f"stored archive {key} is {info.size if info else 'missing'}, expected {stored.count} bytes"
             )
         if plain.count == 0:
-            raise IntegrityError("pg_dump produced an empty archive")
+            raise IntegrityError("pg_dump produced an empty archive", _RETRY)
         finished = datetime.now(timezone.utc)
         manifest = Manifest(
             id=backup_id,
@@ -214,7 +218,8 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
         reason = exc.one_line() if isinstance(exc, PgdrillError) else type(exc).__name__
         _record_failed_attempt(req.store, backup_id, started, reason)
         if isinstance(exc, psycopg.Error):
-            raise SourceError(f"backup of {url.redacted} failed: {str(exc).strip().splitlines()[0]}") from None
+            raise SourceError(f"backup of {url.redacted} failed: {str(exc).strip().splitlines()[0]}",
+                              _RETRY) from None
         if isinstance(exc, OSError) and not isinstance(exc, PgdrillError):
-            raise StoreError(f"backup failed: {exc}") from None
+            raise StoreError(f"backup failed: {exc}", _RETRY) from None
         raise
