@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(secrets.scrub(f"pgdrill: error: {exc.format_message()}"), err=True)
         return EXIT_USAGE
     except click.Abort:
-        click.echo("pgdrill: error: interrupted", err=True)
+        # click turns SIGINT/SIGTERM (KeyboardInterrupt) inside a command into Abort, after the
+        # command's own cleanup ran: report it like the KeyboardInterrupt below.
+        click.echo("pgdrill: error: interrupted; partial work was cleaned up — run the command again", err=True)
+        publish_failure(KeyboardInterrupt())
         return EXIT_INFRA
     except PgdrillError as exc:
         if _debug(args):
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         publish_failure(exc)
         return exc.exit_code
     except KeyboardInterrupt as exc:
-        click.echo("pgdrill: error: interrupted; partial work was cleaned up", err=True)
+        click.echo("pgdrill: error: interrupted; partial work was cleaned up — run the command again", err=True)
         publish_failure(exc)
         return EXIT_INFRA
     except Exception as exc:
