@@ -98,6 +98,7 @@ class ActResult:
     stderr: str
     events: list[dict[str, Any]]
     seconds: float
+    command: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -165,7 +166,7 @@ class ActResult:
         for e in self.events:
             step = "/".join(e.get("stepID") or [])
             lines.append(f"[{e.get('jobID', '')}:{step}] {str(e.get('msg', '')).rstrip()}")
-        return "\n".join(lines)[-12000:] + "\n" + self.stderr[-3000:]
+        return " ".join(self.command) + "\n" + "\n".join(lines)[-12000:] + "\n" + self.stderr[-3000:]
 
 
 @dataclass
@@ -210,7 +211,7 @@ class Act:
             if line.startswith("{"):
                 with contextlib.suppress(json.JSONDecodeError):
                     events.append(json.loads(line))
-        result = ActResult(proc.returncode, proc.stdout, proc.stderr, events, time.monotonic() - started)
+        result = ActResult(proc.returncode, proc.stdout, proc.stderr, events, time.monotonic() - started, cmd)
         self.runs.append(result)
         return result
 
