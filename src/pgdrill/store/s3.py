@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
@@ -217,9 +218,25 @@ class S3Store(Store):
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key("")):
                 for up in page.get("Uploads", []):
-                    yield Incomplete(self._rel(up["Key"]), up["Initiated"], up["UploadId"])
+                    started = self._last_activity(up["Key"], up["UploadId"], up["Initiated"])
+                    yield Incomplete(self._rel(up["Key"]), started, up["UploadId"])
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._error("cannot list uploads in", "", exc) from None
+
+    def _last_activity(self, full_key: str, upload_id: str, initiated: datetime) -> datetime:
+        """When the upload last moved: its newest part, else its start. Prune removes uploads that have
+        been idle for a day; an upload started long ago that still sends parts (a huge, slow backup)
+        is alive, and some S3-compatible servers report a fixed or wrong ``Initiated``."""
+        newest = initiated
+        try:
+            for page in self.client.get_paginator("list_parts").paginate(
+                Bucket=self.bucket, Key=full_key, UploadId=upload_id
+            ):
+                for part in page.get("Parts", []):
+                    newest = max(newest, part["LastModified"])
+        except botocore.exceptions.ClientError:
+            pass  # completed or aborted meanwhile: its start is all there is
+        return newest
 
     def discard(self, upload: Incomplete) -> None:
         try:
