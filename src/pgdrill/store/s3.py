@@ -264,14 +264,19 @@ class _Counting:
             data = b"".join(parts)
             self.eof = True
         else:
-            buf = bytearray()
-            while len(buf) < size:
-                chunk = self.source.read(size - len(buf))
-                if not chunk:
-                    self.eof = True
-                    break
-                buf += chunk
-            data = bytes(buf)
+            data = self.source.read(size)
+            if not data and size:
+                self.eof = True
+            elif len(data) < size:
+                # A short read: gather the rest (the common full read is passed on without copying).
+                buf = bytearray(data)
+                while len(buf) < size:
+                    chunk = self.source.read(size - len(buf))
+                    if not chunk:
+                        self.eof = True
+                        break
+                    buf += chunk
+                data = bytes(buf)
         self.count += len(data)
         return data
 
