@@ -89,10 +89,7 @@ def run_gate(capsys: pytest.CaptureFixture[str], project: Path, url: DatabaseUrl
              *extra: str) -> tuple[int, dict[str, object], str]:
     r = pgdrill(capsys, "--config", str(project / "pgdrill.yml"), "predeploy", "--database-url", url.conninfo(),
                 "--store", store, "--json", *extra)
-    # In GitHub Actions mode, workflow commands (::add-mask::, ::error::) share stdout with the JSON.
-    start = r.out.index("{")
-    doc, _ = json.JSONDecoder().raw_decode(r.out, start)
-    return r.code, doc, r.err
+    return r.code, r.json(), r.err
 
 
 def by_name(doc: dict[str, object]) -> dict[str, dict[str, object]]:
@@ -152,15 +149,8 @@ def test_gate_passes_with_rehearsal_and_its_rollback_command_restores(
 
 
 def test_failing_release_check_blocks_the_deploy_but_keeps_the_backup(
-        capsys: pytest.CaptureFixture[str], app_db: DatabaseUrl, project: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        capsys: pytest.CaptureFixture[str], app_db: DatabaseUrl, project: Path, tmp_path: Path) -> None:
     store = str(tmp_path / "store")
-    # In GitHub Actions: step outputs and the job summary (no token: no issue)
-    monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "output"))
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
-    for var in ("GITHUB_TOKEN", "GH_TOKEN", "PGDRILL_GITHUB_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
     code, doc, err = run_gate(capsys, project, app_db, store, "--release-check",
                               'echo "checking migrations"; echo "2 pending migrations not reviewed" >&2; exit 3')
     assert code == 1
@@ -173,6 +163,18 @@ def test_failing_release_check_blocks_the_deploy_but_keeps_the_backup(
     # the backup taken before the check is there, verified, for the rollback
     assert by_name(doc)["backup verified"]["status"] == "pass"
     assert [b.id for b in load_catalog(open_store(store)).backups] == [doc["backup_id"]]
+
+
+def test_in_github_actions_the_gate_sets_outputs_and_the_job_summary(
+        app_db: DatabaseUrl, project: Path, tmp_path: Path) -> None:
+    # Its own process: GitHub mode registers secret masks for the life of the process.
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(tmp_path / "output"),
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "GITHUB_TOKEN": "", "GH_TOKEN": "",
+           "PGDRILL_GITHUB_TOKEN": ""}
+    r = pgdrill_process("--config", str(project / "pgdrill.yml"), "predeploy", "--database-url", app_db.conninfo(),
+                        "--store", str(tmp_path / "store"), "--release-check", "exit 3", "--json", env=env)
+    assert r.code == 1, r.text
+    doc, _ = json.JSONDecoder().raw_decode(r.out, r.out.index("{"))
     outputs = (tmp_path / "output").read_text()
     assert f"backup-id={doc['backup_id']}\n" in outputs
     assert f"rollback-command={doc['rollback_command']}\n" in outputs and "passed=false\n" in outputs
