@@ -36,7 +36,7 @@ class BackupRequest:
     tags: tuple[str, ...] = ()
     environment: str | None = None
     encrypt_to: tuple[str, ...] = ()
-    compress: str | None = None  # passed to pg_dump --compress (e.g. "6", "zstd:3" on PG16+)
+    compress: str | None = None  # pg_dump --compress (e.g. "6", "zstd:3" on PG16+); None: default_compress()
     run: RunInfo = field(default_factory=RunInfo.from_env)
 
 
@@ -80,6 +80,15 @@ def _dump_command(client: binaries.Client, url: DatabaseUrl, snapshot: str, comp
     if compress:
         cmd.append(f"--compress={compress}")
     return cmd
+
+
+def default_compress(pg_dump_major: int) -> str | None:
+    """zstd (level 3) where pg_dump has it (16+); pg_dump's own default (gzip level 6) before that.
+
+    Compression is most of pg_dump's CPU time: on bench/run's database zstd dumps ~2.5x faster than
+    gzip and the archive is ~10% smaller. pg_restore 16+ (the only one that reads 16+ archives) reads zstd.
+    """
+    return "zstd" if pg_dump_major >= 16 else None
 
 
 def _compression_label(compress: str | None) -> str:
@@ -126,13 +135,14 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
             major = conn.info.server_version // 10000
             db_size = stats.database_size(conn)
             client = binaries.for_dump(major)
+            compress = req.compress or default_compress(client.major)
             _say(progress, f"dumping {url.redacted} (PostgreSQL {server_version}, {human_size(db_size)} on disk) "
                            f"with pg_dump {client.version} → {req.store.url}")
             counter = _Counter(conn)
             counter.start()
             env = {**os.environ, **url.subprocess_env()}
             proc = subprocess.Popen(
-                _dump_command(client, url, snapshot, req.compress),
+                _dump_command(client, url, snapshot, compress),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
             )
             assert proc.stdout is not None and proc.stderr is not None
@@ -189,7 +199,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
             archive_size=plain.count,
             archive_sha256=plain.hexdigest,
             object_key=key,
-            compression=_compression_label(req.compress),
+            compression=_compression_label(compress),
             tables=counter.counts,
             schemas=counter.schemas,
             extensions=counter.extensions,

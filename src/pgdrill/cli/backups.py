@@ -44,7 +44,8 @@ from pgdrill.verify import run_verify
 @click.option("--recipients-file", envvar="PGDRILL_RECIPIENTS_FILE", metavar="FILE",
               help="File of age recipients, one per line.")
 @click.option("--compress", envvar="PGDRILL_COMPRESS", metavar="SPEC",
-              help="pg_dump --compress value, e.g. 6, 0, zstd:3 (PostgreSQL 16+).")
+              help="pg_dump --compress value, e.g. 6, 0, zstd:3 (PostgreSQL 16+). "
+                   "Default: zstd with pg_dump 16+, gzip before.")
 @apply(s3_options)
 @environment_option
 @config_option
