@@ -106,6 +106,24 @@ def available(dirs: Iterable[Path] | None = None) -> list[Client]:
     return list(found.values())
 
 
+# Install folders that name their major: …/postgresql/17/bin (Debian, pgdrill's cache), /usr/pgsql-16/bin,
+# postgresql@15/bin (Homebrew), Postgres.app's Versions/16/bin.
+_NAMED_MAJOR = re.compile(r"(?:postgresql/|postgresql@|pgsql-|Versions/)(\d+)/bin/?$")
+
+
+def _first_of_major(major: int) -> Client | None:
+    """The first client of ``major`` in candidate order. Folders named for another major are not run
+    (each probe is a process start: ~30 ms, and a machine with the cache filled holds 5 majors)."""
+    for d in candidate_dirs():
+        named = _NAMED_MAJOR.search(str(d))
+        if named and int(named.group(1)) != major:
+            continue
+        client = _probe(str(d))
+        if client and client.major == major:
+            return client
+    return None
+
+
 def clear_cache() -> None:
     _probe.cache_clear()
 
@@ -133,9 +151,9 @@ def _install(major: int) -> Client | None:
 
 def for_dump(server_major: int) -> Client:
     """pg_dump must be the server's major: older refuses, newer emits syntax older servers reject."""
-    exact = [c for c in available() if c.major == server_major]
+    exact = _first_of_major(server_major) or next((c for c in available() if c.major == server_major), None)
     if exact:
-        return exact[0]
+        return exact
     installed = _install(server_major)
     if installed:
         return installed
@@ -145,10 +163,13 @@ def for_dump(server_major: int) -> Client:
 def for_restore(archive_major: int, target_major: int | None) -> Client:
     """A pg_restore that can read the archive (>= its pg_dump major), as close to the target as possible."""
     want = max(archive_major, target_major or archive_major)
-    clients = [c for c in available() if c.major >= archive_major]
-    exact = [c for c in clients if c.major == want]
+    exact = _first_of_major(want)
     if exact:
-        return exact[0]
+        return exact
+    clients = [c for c in available() if c.major >= archive_major]
+    exact = next((c for c in clients if c.major == want), None)
+    if exact:
+        return exact
     installed = _install(want)
     if installed:
         return installed
