@@ -7,6 +7,7 @@ endpoint from AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3, so MinIO, R2, Ceph or moto
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -42,14 +43,35 @@ def part_size(expected_size: int | None) -> int:
     return min(size, MAX_PART)
 
 
+#: boto3's standard mode (exponential backoff with jitter, capped at 20 s; throttling, 5xx and
+#: connection errors are retried, 4xx are not): the first try and 6 retries, unless the standard AWS
+#: variables say otherwise — an explicit Config would silently override AWS_MAX_ATTEMPTS (which,
+#: unlike Config's ``max_attempts``, counts the first try) and AWS_RETRY_MODE.
+DEFAULT_TOTAL_ATTEMPTS = 7
+
+
+def _retries() -> dict[str, Any]:
+    mode = os.environ.get("AWS_RETRY_MODE") or "standard"
+    attempts = os.environ.get("AWS_MAX_ATTEMPTS", "")
+    total = int(attempts) if attempts.isdigit() and int(attempts) > 0 else DEFAULT_TOTAL_ATTEMPTS
+    return {"mode": mode if mode in ("standard", "adaptive", "legacy") else "standard", "total_max_attempts": total}
+
+
 def _client() -> S3Client:
     config = Config(
-        retries={"mode": "standard", "max_attempts": 6},
+        retries=_retries(),  # type: ignore[arg-type]
         connect_timeout=10,
         read_timeout=60,
         user_agent_extra="pgdrill",
     )
     return boto3.session.Session().client("s3", config=config)
+
+
+#: error codes boto3's standard mode retries (besides any 5xx): by the time one reaches the user,
+#: it was retried with backoff and kept failing
+_RETRIED = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
+            "InternalError", "ServiceUnavailable", "500", "502", "503", "504"}
+_GAVE_UP = "retried with backoff and still failing: check the S3 service's status, then run the command again"
 
 
 class S3Store(Store):
@@ -81,7 +103,8 @@ class S3Store(Store):
                     f"{action} s3://{self.bucket}/{self._key(key)}: access denied ({code})",
                     "check the AWS credentials and the bucket policy",
                 )
-            return StoreError(f"{action} s3://{self.bucket}/{self._key(key)}: {code} {msg}".strip())
+            return StoreError(f"{action} s3://{self.bucket}/{self._key(key)}: {code} {msg}".strip(),
+                              _GAVE_UP if code in _RETRIED else "check the S3 service and the bucket's settings")
         if isinstance(exc, botocore.exceptions.NoCredentialsError):
             return StoreError(
                 "no AWS credentials found", "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or OIDC"
@@ -90,7 +113,7 @@ class S3Store(Store):
             return StoreError(
                 f"{action} s3://{self.bucket}: cannot reach the S3 endpoint", "check AWS_ENDPOINT_URL and the network"
             )
-        return StoreError(f"{action} s3://{self.bucket}/{self._key(key)}: {type(exc).__name__}: {exc}")
+        return StoreError(f"{action} s3://{self.bucket}/{self._key(key)}: {type(exc).__name__}: {exc}", _GAVE_UP)
 
     # -- Store --------------------------------------------------------------------------------
     def check_writable(self) -> None:
