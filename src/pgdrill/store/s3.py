@@ -69,7 +69,7 @@ def _client() -> S3Client:
 
 #: error codes boto3's standard mode retries (besides any 5xx): by the time one reaches the user,
 #: it was retried with backoff and kept failing
-_RETRIED = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
+_RETRIED = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeoutException",
             "InternalError", "ServiceUnavailable", "500", "502", "503", "504"}
 _GAVE_UP = "retried with backoff and still failing: check the S3 service's status, then run the command again"
 
