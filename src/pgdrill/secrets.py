@@ -64,6 +64,13 @@ def on_register(listener: Callable[[str], None]) -> None:
         listener(value)
 
 
+def off_register(listener: Callable[[str], None]) -> None:
+    """Stop calling ``listener`` (one command run is over; the next may not be in Actions)."""
+    with _lock:
+        if listener in _listeners:
+            _listeners.remove(listener)
+
+
 def known() -> Iterable[str]:
     with _lock:
         return sorted(_known, key=len, reverse=True)

@@ -9,8 +9,10 @@ import traceback
 import click
 
 from pgdrill import secrets
-from pgdrill.cli import backups, demo, monitor, predeploy, prune  # noqa: F401  (registers commands)  # noqa: F401  (registers monitor, predeploy, prune)
-from pgdrill.cli import drill as _drill_commands  # noqa: F401  (registers drill, drills)
+
+# Importing a command module registers its commands on the group.
+from pgdrill.cli import backups, demo, monitor, predeploy, prune  # noqa: F401
+from pgdrill.cli import drill as _drill_commands  # noqa: F401
 from pgdrill.cli.base import EXIT_INFRA, EXIT_USAGE, RUN, cli, publish_failure
 from pgdrill.errors import PgdrillError
 from pgdrill.pg import install
@@ -26,9 +28,16 @@ def _debug(argv: list[str]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
     # Inside GitHub Actions every secret must be masked before anything can print it.
-    mask_secrets_early()
+    listener = mask_secrets_early()
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        if listener is not None:
+            secrets.off_register(listener)
+
+
+def _main(args: list[str]) -> int:
     RUN.reset()
     # Downloading a PostgreSQL build changes the machine: say so on stderr, even with --quiet.
     install.set_progress(lambda msg: click.echo(secrets.scrub(f"pgdrill: {msg}"), err=True))

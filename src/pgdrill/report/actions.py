@@ -27,7 +27,7 @@ import os
 import re
 import secrets as pysecrets
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -114,16 +114,18 @@ def secrets_from_env(env: Mapping[str, str]) -> list[str]:
     return found
 
 
-def mask_secrets_early(env: Mapping[str, str] | None = None, stream: TextIO | None = None) -> None:
+def mask_secrets_early(
+    env: Mapping[str, str] | None = None, stream: TextIO | None = None
+) -> Callable[[str], None] | None:
     """Inside GitHub Actions, mask every secret pgdrill knows now or learns later.
 
     Call it before anything else prints: the runner only hides values it was told about *before*
     they appear. Secrets found in the environment are registered with pgdrill.secrets first, so
-    reporters scrub them too.
+    reporters scrub them too. Returns the listener, for ``secrets.off_register`` when the run ends.
     """
     env = os.environ if env is None else env
     if not in_actions(env):
-        return
+        return None
     for value in secrets_from_env(env):
         secrets.register(value)
 
@@ -132,6 +134,7 @@ def mask_secrets_early(env: Mapping[str, str] | None = None, stream: TextIO | No
         add_mask(value, stream)
 
     secrets.on_register(listener)
+    return listener
 
 
 # -- job summary ------------------------------------------------------------------------------
