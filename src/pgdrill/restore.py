@@ -23,6 +23,7 @@ from psycopg import sql
 from pgdrill.catalog import load as load_catalog
 from pgdrill.errors import (
     ConfigError,
+    CryptoError,
     IntegrityError,
     Refused,
     TargetError,
@@ -106,6 +107,11 @@ def open_archive(store: Store, m: Manifest, identities: Sequence[Secret],
 
             plain = crypto.decrypting_reader(stored, list(identities))
         yield stored, _PeekReader(plain)
+    except (CryptoError, IntegrityError) as exc:
+        # Key and decryption errors know nothing of the backup they were reading: name it.
+        if m.id in exc.message:
+            raise
+        raise type(exc)(f"backup {m.id}: {exc.message}", exc.hint) from None
     finally:
         close = getattr(plain, "close", None) if plain is not stored else None
         if close is not None:
