@@ -65,7 +65,8 @@ def _format_error(path: Path, exc: ValidationError, prefix: str = "") -> ConfigE
 @dataclass(frozen=True)
 class Config:
     path: Path | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    # The file may hold a database URL with its password: never part of a repr or a log line.
+    data: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def environment_names(self) -> list[str]:
         return sorted((self.data.get("environments") or {}).keys())
