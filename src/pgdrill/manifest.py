@@ -11,6 +11,7 @@ Store layout (relative to the store's root):
 from __future__ import annotations
 
 import json
+import re
 import secrets as pysecrets
 from datetime import datetime, timezone
 from typing import Any
@@ -85,7 +86,11 @@ class Manifest(BaseModel):
     def _utc(cls, v: datetime) -> datetime:
         if v.tzinfo is None:
             raise ValueError("timestamp must include a timezone")
-        return v.astimezone(timezone.utc)
+        try:
+            return v.astimezone(timezone.utc)
+        except OverflowError:
+            # 9999-12-31T23:59-05:00 is past the last UTC datetime: a broken manifest, not a crash.
+            raise ValueError("timestamp is out of range") from None
 
     @field_validator("sha256")
     @classmethod
@@ -100,7 +105,9 @@ class Manifest(BaseModel):
 
     @property
     def server_major(self) -> int:
-        return int(self.server_version.split(".")[0])
+        # Whatever a manifest says, asking for its major never raises: 0 when there is none.
+        found = re.match(r"[0-9]+", self.server_version)
+        return int(found.group()) if found else 0
 
     @property
     def total_rows(self) -> int:
