@@ -58,10 +58,35 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
+def _children(pid: int) -> int:
+    """Client connections among ``pid``'s children (backends titled "… 127.0.0.1(port) …")."""
+    n = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) != pid:
+                        continue
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    n += b"127.0.0.1(" in f.read()
+            except OSError:
+                continue
+    return n
+
+
+def settle(servers: Sequence[int], baseline: dict[int, int], timeout: float = 3.0) -> None:
+    """Wait until the servers are back to their child count from before the run: a backend exits (and
+    is reaped, which is when its CPU shows in the postmaster's totals) a moment after its client."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_children(p) > baseline[p] for p in servers):
+        time.sleep(0.02)
+
+
 def run(cmd: Sequence[str], env: dict[str, str], cwd: str, log: str, stdin: str | None = None,
         servers: Sequence[int] = ()) -> Sample:
     """Run ``cmd`` to completion; raise BenchError (with the log's tail) on a non-zero exit.
     ``servers``: pids whose CPU use during the run is charged to it (postmaster, S3 server)."""
+    baseline = {p: _children(p) for p in servers}
     before = sum(tree_cpu(p) for p in servers)
     with open(log, "ab") as err, open(stdin or os.devnull, "rb") as inp:
         err.write(("\n$ " + " ".join(cmd) + "\n").encode())
@@ -72,6 +97,7 @@ def run(cmd: Sequence[str], env: dict[str, str], cwd: str, log: str, stdin: str 
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
         sampler.stop()
+        settle(servers, baseline)
         server_cpu = sum(tree_cpu(p) for p in servers) - before
         proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:

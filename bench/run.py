@@ -202,6 +202,14 @@ def drill(env: Env, db: Built, scratch: Path) -> Sample:
                                    "--scratch-url", env.cluster.url().conninfo()])
 
 
+def compile_pgdrill(env: Env) -> None:
+    """Byte-compile the benchmarked package, as an install does: with PYTHONDONTWRITEBYTECODE set
+    (as on this machine) a source checkout would otherwise be compiled again by every command."""
+    out = subprocess.run([PY, "-c", "import os, pgdrill; print(os.path.dirname(pgdrill.__file__))"],
+                         env=env.pgdrill_env(), capture_output=True, text=True, check=True)
+    subprocess.run([PY, "-m", "compileall", "-q", out.stdout.strip()], capture_output=True, check=False)
+
+
 def drill_available() -> bool:
     out = subprocess.run([PY, "-m", "pgdrill", "drill", "--help"], capture_output=True, text=True, check=False)
     return out.returncode == 0 and "--scratch-url" in out.stdout
@@ -395,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         env = Env(cluster, work, log, server.env(), bucket, server.client(), recipient, identity,
                   (postmaster, server.proc.pid), args.pgdrill_src and str(Path(args.pgdrill_src).resolve()))
 
+        compile_pgdrill(env)
         with_age = bool(recipient) and crypto_available()
         with_drill = drill_available()
         sizes = {"main": args.size}
