@@ -44,6 +44,10 @@ class StoreError(PgdrillError):
     exit_code = 3
 
 
+class AccessDenied(StoreError):
+    """The store refused these credentials for this operation (S3's 403)."""
+
+
 class ToolMissing(PgdrillError):
     """A PostgreSQL client binary of the needed major is not available."""
 

@@ -17,7 +17,7 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from pgdrill.errors import ConfigError, NotFound, StoreError
+from pgdrill.errors import AccessDenied, ConfigError, NotFound, StoreError
 from pgdrill.store.base import Incomplete, ObjectInfo, Readable, Store
 from pgdrill.store.options import S3Options
 
@@ -99,7 +99,7 @@ class S3Store(Store):
             if code == "NoSuchBucket":
                 return StoreError(f"bucket {self.bucket} does not exist", "create it or fix the store URL")
             if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-                return StoreError(
+                return AccessDenied(
                     f"{action} s3://{self.bucket}/{self._key(key)}: access denied ({code})",
                     "check the AWS credentials and the bucket policy",
                 )
