@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pgdrill.errors import IntegrityError, NotFound, PgdrillError
+from pgdrill.errors import IntegrityError, NotFound, PgdrillError, StoreError
 from pgdrill.manifest import ATTEMPTS, BACKUPS, DRILLS, Manifest, manifest_key, parse
 from pgdrill.store.base import ObjectInfo, Store
 
@@ -80,6 +80,10 @@ def load(store: Store) -> Catalog:
         except IntegrityError as exc:
             cat.problems.append(Problem(backup_id, exc.message))
             continue
+        except StoreError:
+            # The store refusing or failing (access denied, endpoint down) says nothing about the
+            # backup: calling every backup broken would make `latest` fall back to older ones.
+            raise
         except PgdrillError as exc:
             cat.problems.append(Problem(backup_id, f"manifest unreadable: {exc.message}"))
             continue
