@@ -194,6 +194,7 @@ class Case:
     tmp: Path
     capsys: pytest.CaptureFixture[str]
     runs: list[Run] = field(default_factory=list)
+    node: str = ""
 
     @functools.cached_property
     def store(self) -> Store:
@@ -260,6 +261,10 @@ class Case:
             assert fragment in line, f"{fragment!r} not in {line!r}"
         # what to do: a hint after the dash, or click's pointer to --help
         assert " — " in line or "--help" in line, f"no advice in {line!r}"
+        if os.environ.get("PGDRILL_FAULT_MATRIX"):
+            # PGDRILL_FAULT_MATRIX=file collects each case's exit code and line, for docs/security.md
+            with open(os.environ["PGDRILL_FAULT_MATRIX"], "a") as f:
+                f.write(json.dumps({"case": self.node, "code": run.code, "line": line}) + "\n")
         self.assert_previous_intact(extra=new_ok, restore=restore, pending=pending)
         return line
 
@@ -368,6 +373,7 @@ def _make_case(kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkey
     scanner = scanner_for(sec.as_dict())
     case = Case(kind, store_url, tmpl.manifest, tmpl.older, pg, src, sec, scanner, {**os.environ, **env},
                 tmp_path, capsys)
+    case.node = request.node.nodeid
     scanner.add_file(tmp_path / "step-summary.md")
     scanner.add_file(tmp_path / "github-output.txt")
     yield case
