@@ -47,4 +47,8 @@ def test_database_unreachable_from_the_start(local_case: Case) -> None:
     r = local_case.run("backup", "--database-url", url, "--store", local_case.store_url)
     local_case.assert_failed_cleanly(r, 3, "cannot connect to source database", "Connection refused",
                                      "check the URL, the network and that the server is up", restore=False)
+    # the job summary and step outputs got the failure too (and the scanner reads them at teardown)
+    assert "pgdrill backup failed" in (local_case.tmp / "step-summary.md").read_text()
+    assert "passed=false" in (local_case.tmp / "github-output.txt").read_text()
     local_case.assert_prune_refuses()
+
