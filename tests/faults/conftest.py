@@ -21,7 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,6 @@ from support.postgres import PgServer
 from support.runner import Run
 from support.s3 import CREDENTIALS, S3Server
 from support.secret_scan import SecretScanner, scanner_for
-
-ROOT = Path(__file__).resolve().parents[2]
 
 SOURCE_SQL = """
 CREATE TABLE accounts (id int PRIMARY KEY, email text NOT NULL UNIQUE, created_at timestamptz DEFAULT now());
@@ -113,7 +111,7 @@ def fault_secrets(pg: PgServer) -> Secrets:
 def _source(pg: PgServer, size: str) -> Iterator[Source]:
     url = pg.create_database(f"faults_{size}_{uuid.uuid4().hex[:6]}")
     with psycopg.connect(url.conninfo(), autocommit=True) as conn:
-        conn.execute(SOURCE_SQL.format(events=EVENTS[size]))  # type: ignore[arg-type]
+        conn.execute(SOURCE_SQL.format(events=EVENTS[size]))
         conn.execute("ANALYZE")
         counts = stats.count_rows(conn)
     yield Source(url, counts)
@@ -171,13 +169,6 @@ def big_template(pg: PgServer, big_source: Source, tmp_path_factory: pytest.Temp
     return _template(pg, big_source, tmp_path_factory)
 
 
-def copy_template(template: Template, store: Store) -> None:
-    local = open_store(str(template.path))
-    for obj in local.list(""):
-        with local.open(obj.key) as f:
-            store.put(obj.key, f, expected_size=obj.size)
-
-
 @dataclass
 class Case:
     """One fault case: a store holding the previous good backup, and the tools to break and check it."""
@@ -193,7 +184,6 @@ class Case:
     env: dict[str, str]  # for subprocesses; in-process runs get it through monkeypatch
     tmp: Path
     capsys: pytest.CaptureFixture[str]
-    runs: list[Run] = field(default_factory=list)
     node: str = ""
 
     @functools.cached_property
@@ -238,7 +228,6 @@ class Case:
         where = "pgdrill " + " ".join(a if "://" not in a else "<url>" for a in args)[:80]
         self.scanner.add(f"stdout of {where}", run.out)
         self.scanner.add(f"stderr of {where}", run.err)
-        self.runs.append(run)
         return run
 
     # -- checks ---------------------------------------------------------------------------------
@@ -248,9 +237,6 @@ class Case:
         assert "Traceback" not in run.text, run.text
         assert "pgdrill: error:" not in run.out
         return lines[0]
-
-    def backup_ids(self) -> list[str]:
-        return [b.id for b in catalog.load(self.store).backups]
 
     def assert_failed_cleanly(self, run: Run, code: int, *fragments: str, new_ok: int = 0,
                               restore: bool = True, pending: Collection[str] = ()) -> str:
@@ -338,7 +324,7 @@ class Case:
 def _s3_copy(server: S3Server, template: Template) -> str:
     bucket = server.create_bucket()
     url = f"s3://{bucket}/prod"
-    client = server.client()
+    client = server.client()  # type: ignore[no-untyped-call]
     local = open_store(str(template.path))
     for obj in local.list(""):
         client.upload_file(str(template.path / obj.key), bucket, f"prod/{obj.key}")
@@ -379,12 +365,6 @@ def _make_case(kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkey
     yield case
     scanner.add_store(case.store)
     scanner.assert_clean()
-
-
-@pytest.fixture(params=["local", "s3"])
-def case(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-         capsys: pytest.CaptureFixture[str]) -> Iterator[Case]:
-    yield from _make_case(request.param, request, tmp_path, monkeypatch, capsys)
 
 
 @pytest.fixture

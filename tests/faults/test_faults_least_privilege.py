@@ -8,7 +8,7 @@ import json
 import re
 import secrets as pysecrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ def test_backup_role_sql_from_the_docs(local_case: Case, backup_role: tuple[str,
                 if prelude:
                     conn.execute(prelude)
                 with pytest.raises(psycopg.Error) as err:
-                    conn.execute(stmt)  # type: ignore[arg-type]
+                    conn.execute(stmt)
             refused = psycopg.errors.InsufficientPrivilege | psycopg.errors.ReadOnlySqlTransaction
             assert isinstance(err.value, refused), (stmt, prelude, err.value)
 
@@ -113,7 +113,7 @@ def iam_s3(tmp_path: Path) -> Iterator[S3Server]:
 def test_s3_policies_from_the_docs(iam_s3: S3Server, pg: PgServer, small_source: Source, small_template: Template,
                                    fault_secrets: Secrets, tmp_path: Path) -> None:
     server = iam_s3
-    root = server.client()
+    root = server.client()  # type: ignore[no-untyped-call]
     root.create_bucket(Bucket="acme-backups")  # the doc's own bucket name: its ARNs apply unchanged
     for path in sorted(small_template.path.rglob("*")):
         if path.is_file():
@@ -152,9 +152,12 @@ def test_s3_policies_from_the_docs(iam_s3: S3Server, pg: PgServer, small_source:
     r = run("backup", "--quiet", "backup", "--database-url", small_source.url.conninfo(), "--store", store, "--json")
     assert r.code == 0, r.err
     new_id = json.loads(r.out)["id"]
-    for call in (lambda c: c.get_object(Bucket="acme-backups", Key=f"prod/{previous}"),
-                 lambda c: c.delete_object(Bucket="acme-backups", Key=f"prod/{previous}"),
-                 lambda c: c.put_object(Bucket="acme-backups", Key="prod/drills/forged.json", Body=b"{}")):
+    calls: list[Callable[[Any], object]] = [
+        lambda c: c.get_object(Bucket="acme-backups", Key=f"prod/{previous}"),
+        lambda c: c.delete_object(Bucket="acme-backups", Key=f"prod/{previous}"),
+        lambda c: c.put_object(Bucket="acme-backups", Key="prod/drills/forged.json", Body=b"{}"),
+    ]
+    for call in calls:
         with pytest.raises(botocore.exceptions.ClientError, match=DENIED):
             call(s3_as("backup"))
     r = run("backup", "list", "--store", store)
