@@ -6,7 +6,7 @@ request is logged (one JSON line: method, path, query, status). Being a separate
 SIGKILLed mid-upload like a crashed endpoint, while the S3 server behind it keeps its data.
 
 A rule: ``{"method": "PUT", "path": "regex", "query": "regex", "status": 503, "code": "SlowDown",
-"times": 2}`` — ``times`` -1 means forever.
+"times": 2}`` — ``times`` -1 means forever; ``{"delay": 5, …}`` forwards after a pause instead.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,6 +84,9 @@ def _serve(target_port: int, log_path: str, rules: _Rules) -> None:
             body = self._body()
             split = urlsplit(self.path)
             rule = rules.match(self.command, split.path, split.query)
+            if rule is not None and "delay" in rule:
+                time.sleep(float(rule["delay"]))  # a slow link: then forwarded as usual
+                rule = None
             if rule is not None:
                 payload = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{rule.get('code', 'InternalError')}"
                            f"</Code><Message>injected fault</Message></Error>").encode()

@@ -6,15 +6,36 @@ uploads (partial files, multipart uploads, archives whose manifest is not writte
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
+import pytest
+
 from pgdrill import catalog
 
 from .conftest import Case
+from .s3proxy import s3_proxy
+from support.s3 import S3Server
 
 
-def test_two_backups_and_a_prune_at_once(big_case: Case) -> None:
-    case = big_case
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_two_backups_and_a_prune_at_once(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> None:
+    case: Case = request.getfixturevalue(f"big_{kind}_case")
+    with contextlib.ExitStack() as stack:
+        env = {}
+        if kind == "s3":
+            # parts after the first go through a slow link, so both multipart uploads are surely
+            # in flight together when the prune runs
+            server: S3Server = request.getfixturevalue("s3_server")
+            slow = [{"method": "PUT", "query": r"partNumber=[2-9]", "delay": 3, "times": -1}]
+            proxy = stack.enter_context(s3_proxy(server.port, tmp_path / "proxy.log", slow))
+            env = {"AWS_ENDPOINT_URL": proxy.endpoint}
+        _backups_and_prune(case, env)
+
+
+def _backups_and_prune(case: Case, env: dict[str, str]) -> None:
     args = ("--quiet", "backup", "--database-url", case.source.url.conninfo(), "--store", case.store_url, "--json")
-    procs = [case.spawn(*args), case.spawn(*args)]
+    procs = [case.spawn(*args, env=env), case.spawn(*args, env=env)]
 
     def both_uploading() -> bool:
         for p in procs:

@@ -31,7 +31,9 @@ def _archive_puts(requests: list[dict[str, object]]) -> list[object]:
 
 def test_s3_endpoint_killed_mid_multipart_upload(big_s3_case: Case, s3_server: S3Server, tmp_path: Path) -> None:
     case = big_s3_case
-    with s3_proxy(s3_server.port, tmp_path / "proxy.log") as proxy:
+    # parts after the first crawl, so the endpoint surely dies with the upload half done
+    slow = [{"method": "PUT", "query": r"partNumber=[2-9]", "delay": 30, "times": -1}]
+    with s3_proxy(s3_server.port, tmp_path / "proxy.log", slow) as proxy:
         # uncompressed: ~23 MB, three 8 MiB parts; two attempts per request keep the dead-endpoint
         # retries short (the default count is checked below)
         proc = case.spawn("backup", "--database-url", case.source.url.conninfo(), "--store", case.store_url,
