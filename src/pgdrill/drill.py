@@ -313,6 +313,7 @@ class DrillRequest:
     identities: tuple[Secret, ...] = ()
     production_databases: tuple[str, ...] = ()
     environment: str | None = None
+    jobs: int = 1  # pg_restore --jobs (parallel restore from a verified temp copy of the archive)
     run: RunInfo = field(default_factory=RunInfo.from_env)
     save: bool = True
     cwd: Path | None = None
@@ -357,7 +358,8 @@ def _restore(req: DrillRequest, m: Manifest, target: DatabaseUrl,
              progress: Progress | None) -> tuple[RestoreOutcome, RestoreResult | None, float]:
     t0 = time.monotonic()
     # One pass over the archive: hashed on the way into pg_restore, errors counted rather than aborting.
-    rreq = RestoreRequest(req.store, m.id, target, identities=req.identities, verify_first=False, atomic=False)
+    rreq = RestoreRequest(req.store, m.id, target, identities=req.identities, verify_first=False, atomic=False,
+                          jobs=req.jobs)
     try:
         r = run_restore(rreq, progress, m)
     except IntegrityError as exc:

@@ -29,7 +29,7 @@ from pgdrill.errors import (
     TargetError,
 )
 from pgdrill.manifest import Manifest
-from pgdrill.pg import binaries, compat, stats
+from pgdrill.pg import binaries, compat, parallel, stats
 from pgdrill.pg.archive import HEADER_PEEK, ArchiveHeader, parse_header
 from pgdrill.pg.conn import DatabaseUrl, connect
 from pgdrill.secrets import Secret
@@ -52,6 +52,7 @@ class RestoreRequest:
     keep_owners: bool = False
     verify_first: bool = True  # read and hash the archive before touching the target
     atomic: bool = True  # one transaction: all or nothing
+    jobs: int = 1  # >1: pg_restore --jobs from a verified temp copy (needs atomic=False)
 
 
 @dataclass
@@ -295,14 +296,18 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
             progress(f"restoring {m.id} into {req.target_url.redacted} with pg_restore {client.version}")
         env = {**os.environ, **req.target_url.subprocess_env()}
         with open_archive(req.store, m, req.identities, progress) as (stored, peek):
-            proc: subprocess.Popen[bytes] | compat.ScriptRestore
-            errs: StderrCollector | compat.ScriptRestore
+            proc: subprocess.Popen[bytes] | compat.ScriptRestore | parallel.ParallelRestore
+            errs: StderrCollector | compat.ScriptRestore | parallel.ParallelRestore
             if compat.needs_script_restore(client.major, target_major):
                 if progress:
                     progress(f"pg_restore {client.version} is newer than the PostgreSQL {target_version} target: "
                              "restoring its SQL script with psql, minus its SET transaction_timeout")
                 proc = errs = compat.ScriptRestore.from_command(
                     client, _restore_command(client, req, list_file), req.atomic, env)
+            elif req.jobs > 1 and not req.atomic:
+                # Spooled to a temp file, checked, then restored with N jobs (see pg/parallel.py).
+                proc = errs = parallel.ParallelRestore(_restore_command(client, req, list_file), req.jobs, env,
+                                                       before_start=lambda: check_stored(m, stored))
             else:
                 proc = subprocess.Popen(_restore_command(client, req, list_file), stdin=subprocess.PIPE,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)

@@ -115,13 +115,17 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
 @click.option("--keep-owners", is_flag=True,
               help="Restore owners and grants too (default: --no-owner --no-privileges).")
 @click.option("--no-verify", is_flag=True, help="Skip reading the archive once before restoring.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, envvar="PGDRILL_JOBS",
+              metavar="N", help="Parallel pg_restore jobs: the archive is copied to a temp file and checked first, "
+                                "and the restore is not one transaction (not with --clean).")
 @identity_option
 @config_option
 @json_option
 @neon_cli.restore_options
 @click.pass_context
 def restore(ctx: click.Context, /, backup_id: str, clean: bool, confirm: str | None, tables: tuple[str, ...],
-            data_only: bool, keep_owners: bool, no_verify: bool, as_json: bool, **_: object) -> None:
+            data_only: bool, keep_owners: bool, no_verify: bool, as_json: bool, jobs: int = 1,
+            **_: object) -> None:
     """Restore a backup into a database.
 
     With --neon-project and --at: copy the --table rows as they were then from a Neon branch."""
@@ -130,10 +134,14 @@ def restore(ctx: click.Context, /, backup_id: str, clean: bool, confirm: str | N
         return
     target = database_url(ctx, "target_url", "--target-url")
     assert target is not None
+    if jobs > 1 and clean:
+        raise click.UsageError("--jobs cannot be combined with --clean: a parallel restore is not one transaction, "
+                               "so a failure would leave the database half replaced")
     req = RestoreRequest(
         store=store_from(ctx), backup=backup_id, target_url=target, clean=clean, confirm=confirm,
         tables=tables, data_only=data_only, identities=identities(ctx), keep_owners=keep_owners,
-        verify_first=not no_verify,
+        # A parallel restore checks the archive itself before pg_restore starts: no read-through.
+        verify_first=not no_verify and jobs == 1, atomic=jobs == 1, jobs=jobs,
     )
     result = run_restore(req, progress_printer(ctx))
     emit(as_json, render.restore_json(result), render.restore_text(result))

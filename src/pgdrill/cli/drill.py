@@ -80,6 +80,8 @@ def _duration(ctx: click.Context, name: str, flag: str) -> float | None:
 @click.option("--rpo-target", envvar="PGDRILL_RPO_TARGET", metavar="DURATION",
               help="Backup age + worst gap between backups (30 days) must stay under this, e.g. 26h.")
 @click.option("--keep", is_flag=True, help="Keep the scratch database for debugging (it is dropped otherwise).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, envvar="PGDRILL_JOBS",
+              metavar="N", help="Parallel pg_restore jobs (archive copied to a temp file first).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.md",
               help="Also write the Markdown report to FILE.md.")
 @identity_option
@@ -90,7 +92,7 @@ def _duration(ctx: click.Context, name: str, flag: str) -> float | None:
 @neon_cli.drill_options
 @click.pass_context
 def drill(ctx: click.Context, /, backup_ref: str, keep: bool, report_path: Path | None, as_json: bool,
-          **_: object) -> None:
+          jobs: int, **_: object) -> None:
     """Restore a backup into a scratch database, check it, measure RTO/RPO, record the drill.
 
     With --neon-project (or --at): check a Neon branch made at --at instead, then delete it."""
@@ -113,6 +115,7 @@ def drill(ctx: click.Context, /, backup_ref: str, keep: bool, report_path: Path 
         identities=identities(ctx),
         production_databases=tuple(setting(ctx, "production_databases") or ()),
         environment=environment,
+        jobs=jobs,
     )
     result = run_drill(req, progress_printer(ctx))
     for w in result.warnings:
