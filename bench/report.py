@@ -16,9 +16,13 @@ TIME_RATIOS = [
     ("restore vs pg_restore", "restore", "restore_bare", None),
     ("as shipped: backup (pgdrill default) vs pg_dump -Fc (gzip)", "backup_local", "dump_file", None),
     ("restore --no-verify vs pg_restore", "restore_noverify", "restore_bare", None),
+    ("restore from S3 vs pg_restore of a local file", "restore_s3", "restore_bare", None),
+    ("restore --no-verify from S3 vs pg_restore of a local file", "restore_s3_noverify", "restore_bare", None),
     ("pg_dump -Fc -f + sync vs without", "dump_file_fsync", "SAME", None),
     ("pg_dump -Fd -j2 vs -Fc", "dump_dir_j2", "SAME", None),
     ("pg_restore -j2 vs pg_restore", "restore_bare_j2", "restore_bare", None),
+    ("drill --jobs 2 vs pg_restore -j2", "drill_j2", "restore_bare_j2", None),
+    ("drill --jobs 2 vs pg_restore (RTO gain)", "drill_j2", "restore_bare", None),
     ("pg_restore --single-transaction vs plain", "restore_bare_1tx", "restore_bare", None),
     *((f"pg_dump --compress={z} vs default (gzip)", f"dump_file_{z.replace(':', '')}", "dump_file", None)
       for z in ("0", "1", "zstd:1", "zstd", "lz4")),
@@ -116,8 +120,9 @@ def render(record: dict[str, Any]) -> str:
         self_kb = max((x.get("self_maxrss_kb") or 0) for x in samples) or None
         child_kb = max((x.get("children_maxrss_kb") or max(x["peaks_kb"].values(), default=0)) for x in samples)
         cpu = Summary.of([x["cpu_s"] + x["server_cpu_s"] for x in samples]).median
+        size = samples[-1].get("extra", {}).get("archive_bytes")
         rows.append([key, case["label"], f"{s.median:.2f}", f"{s.low:.2f}-{s.high:.2f}", f"{s.spread:.0%}",
-                     f"{cpu:.1f}", _mb(self_kb), _mb(child_kb)])
+                     f"{cpu:.1f}", _mb(self_kb), _mb(child_kb), f"{size / 1e6:.0f}" if size else ""])
     mach = record["machine"]
     head = (f"PostgreSQL {mach['postgres']}, pgdrill compression: {record['pgdrill_compression']}, "
             f"{record['reps']} reps, load {mach['load_at_start']:.1f} -> {mach['load_at_end']:.1f} "
@@ -125,7 +130,8 @@ def render(record: dict[str, Any]) -> str:
     dbs = ", ".join(f"{role}: {d['database_bytes'] / 1e6:.0f} MB on disk, archive {d['archive_bytes'] / 1e6:.0f} MB"
                     for role, d in record["databases"].items())
     parts = [head, f"databases: {dbs}", "",
-             _table(["case", "what", "median s", "min-max", "spread", "CPU s", "pgdrill RSS MB", "pg_*/bare RSS MB"],
+             _table(["case", "what", "median s", "min-max", "spread", "CPU s", "pgdrill RSS MB", "pg_*/bare RSS MB",
+                     "archive MB"],
                     rows),
              ""]
     rrows = []

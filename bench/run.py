@@ -134,9 +134,12 @@ def dump_file(env: Env, db: Built, scratch: Path, *opts: str, fsync: bool = Fals
     dump = [env.tool("pg_dump"), "-Fc", *opts, "-f", str(out), f"--dbname={db.url.conninfo_without_password()}"]
     try:
         if fsync:  # what the local store does: the archive is on disk when the command returns
-            return env.run(["bash", "-c", " ".join(f"'{a}'" for a in dump) + f" && sync '{out}'"],
-                           env.pg_env(db.url), scratch)
-        return env.run(dump, env.pg_env(db.url), scratch)
+            sample = env.run(["bash", "-c", " ".join(f"'{a}'" for a in dump) + f" && sync '{out}'"],
+                             env.pg_env(db.url), scratch)
+        else:
+            sample = env.run(dump, env.pg_env(db.url), scratch)
+        sample.extra["archive_bytes"] = out.stat().st_size
+        return sample
     finally:
         out.unlink(missing_ok=True)
 
@@ -191,15 +194,15 @@ def restore_bare(env: Env, db: Built, scratch: Path, *opts: str) -> Sample:
                        env.pg_env(target), scratch)
 
 
-def restore_pgdrill(env: Env, db: Built, scratch: Path, *opts: str) -> Sample:
+def restore_pgdrill(env: Env, db: Built, scratch: Path, *opts: str, store: str = "store") -> Sample:
     with fresh_database(env) as target:
-        return _pgdrill(env, scratch, ["restore", "latest", "--store", env.fixtures[db.url.dbname]["store"],
+        return _pgdrill(env, scratch, ["restore", "latest", "--store", env.fixtures[db.url.dbname][store],
                                        "--target-url", target.conninfo(), *opts])
 
 
-def drill(env: Env, db: Built, scratch: Path) -> Sample:
+def drill(env: Env, db: Built, scratch: Path, *opts: str) -> Sample:
     return _pgdrill(env, scratch, ["drill", "--store", env.fixtures[db.url.dbname]["store"],
-                                   "--scratch-url", env.cluster.url().conninfo()])
+                                   "--scratch-url", env.cluster.url().conninfo(), *opts])
 
 
 def compile_pgdrill(env: Env) -> None:
@@ -273,7 +276,13 @@ def memory_blocks(db: str, with_drill: bool) -> list[Block]:
     return [cases]
 
 
-def add_explore(blocks: list[Block], db: str, major: int, same: str | None) -> None:
+def jobs_available(env: Env) -> bool:
+    out = subprocess.run([PY, "-m", "pgdrill", "drill", "--help"], env=env.pgdrill_env(), capture_output=True,
+                         text=True, check=False)
+    return "--jobs" in out.stdout
+
+
+def add_explore(env: Env, blocks: list[Block], db: str, major: int, same: str | None) -> None:
     """Compression levels and -Fd -j2 into the dump block; pg_restore -j2 / --single-transaction into
     the restore block."""
     def z(spec: str) -> Case:
@@ -295,7 +304,14 @@ def add_explore(blocks: list[Block], db: str, major: int, same: str | None) -> N
              lambda e, d, s: restore_bare(e, d, s, "--single-transaction", "--exit-on-error")),
         Case("restore_noverify", "pgdrill restore --no-verify", db, "pgdrill",
              lambda e, d, s: restore_pgdrill(e, d, s, "--no-verify")),
+        Case("restore_s3", "pgdrill restore from S3", db, "pgdrill",
+             lambda e, d, s: restore_pgdrill(e, d, s, store="s3_store")),
+        Case("restore_s3_noverify", "pgdrill restore --no-verify from S3", db, "pgdrill",
+             lambda e, d, s: restore_pgdrill(e, d, s, "--no-verify", store="s3_store")),
     ]
+    if jobs_available(env) and any(c.name == "drill" for c in blocks[2]):
+        blocks[2].append(Case("drill_j2", "pgdrill drill --jobs 2", db, "pgdrill",
+                              lambda e, d, s: drill(e, d, s, "--jobs", "2")))
 
 
 def schedule(blocks: list[Block], rep: int) -> list[Case]:
@@ -338,7 +354,13 @@ def make_fixtures(env: Env, db: Built) -> dict[str, object]:
 
     m = load(LocalStore(store)).find("latest")
     archive = store / m.object_key
-    env.fixtures[db.url.dbname] = {"store": str(store), "archive": str(archive)}
+    prefix = f"fixture-{db.url.dbname}"
+    for path in store.rglob("*"):  # the same backup in S3, for restores from there
+        if path.is_file():
+            env.s3_client.upload_file(str(path), env.bucket,  # type: ignore[attr-defined]
+                                      f"{prefix}/{path.relative_to(store).as_posix()}")
+    env.fixtures[db.url.dbname] = {"store": str(store), "archive": str(archive),
+                                   "s3_store": f"s3://{env.bucket}/{prefix}"}
     return {"archive_bytes": archive.stat().st_size, "pg_dump_default_bytes": dump.stat().st_size,
             "compression": m.compression}
 
@@ -424,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         same = pgdrill_compression(env, major)
         blocks = core_blocks("main", same, with_age, with_drill)
         if args.explore:
-            add_explore(blocks, "main", major, same)
+            add_explore(env, blocks, "main", major, same)
         if "small" in env.dbs:
             blocks += memory_blocks("small", with_drill)
         if args.only:
