@@ -79,9 +79,15 @@ def _span(value: Any) -> Any:
         seconds = parse_duration(text)
     except ConfigError as exc:
         raise ValueError(exc.message) from None
-    if seconds <= 0:
+    if not seconds > 0:
         raise ValueError("must be a positive duration")
+    if seconds > _MAX_SPAN:
+        # Beyond this a window means "forever" and would overflow datetime arithmetic.
+        raise ValueError("must be at most 1000 years; leave the rule out to keep everything")
     return text
+
+
+_MAX_SPAN = 1000 * 366 * 86400.0
 
 
 Span = Annotated[str, BeforeValidator(_span)]
