@@ -26,7 +26,7 @@ from pgdrill.manifest import ATTEMPTS, Encryption, Manifest, archive_key, manife
 from pgdrill.pg import binaries, migrations, stats
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
 from pgdrill.store.base import Store
-from pgdrill.streams import HashingReader, Progress, StderrCollector, human_size
+from pgdrill.streams import HashingReader, Progress, StderrCollector, human_size, widen_pipe
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
             )
             assert proc.stdout is not None and proc.stderr is not None
+            widen_pipe(proc.stdout)
             errs = StderrCollector(proc.stderr)
 
             def check_dump_exit() -> None:
