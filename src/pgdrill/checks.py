@@ -34,8 +34,7 @@ from psycopg import sql
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from pgdrill import secrets
-from pgdrill.config import parse_duration
-from pgdrill.errors import ConfigError
+from pgdrill.config import Seconds
 from pgdrill.manifest import Manifest
 from pgdrill.pg import migrations, stats
 from pgdrill.pg.conn import DatabaseUrl, connect
@@ -102,17 +101,7 @@ class RestoreOutcome:
 
 
 # -- configuration (the `checks:` section of pgdrill.yml) ----------------------------------------
-def _duration(value: Any) -> float:
-    try:
-        seconds = parse_duration(value)
-    except ConfigError as exc:
-        raise ValueError(exc.message) from None
-    if seconds <= 0:
-        raise ValueError("must be a positive duration")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
+Duration = Seconds
 
 
 def _severity(value: Any) -> Any:

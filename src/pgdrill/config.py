@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from pgdrill.errors import ConfigError
 
@@ -180,3 +180,21 @@ def parse_duration(text: str | int | float, what: str = "duration") -> float:
         return float(s)
     except ValueError:
         raise ConfigError(f"{what} '{text}' is not a duration", "use e.g. 90s, 15m, 26h, 7d") from None
+
+
+def positive_seconds(value: Any) -> Any:
+    """pydantic validator for config durations: a positive duration, in seconds; None passes through
+    (so optional fields stay optional)."""
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ConfigError as exc:
+        raise ValueError(exc.message) from None
+    if seconds <= 0:
+        raise ValueError("must be a positive duration")
+    return seconds
+
+
+#: a pgdrill.yml duration ('90s', '15m', '26h', '7d' or seconds), validated positive
+Seconds = Annotated[float, BeforeValidator(positive_seconds)]

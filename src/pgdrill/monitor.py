@@ -42,7 +42,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pgdrill import catalog as catalog_mod
 from pgdrill.catalog import Attempt
-from pgdrill.config import parse_duration
+from pgdrill.config import Seconds
 from pgdrill.errors import ConfigError, PgdrillError
 from pgdrill.manifest import Manifest
 from pgdrill.report.outcome import Outcome
@@ -66,18 +66,6 @@ ALERTS: dict[str, Severity] = {
 
 
 # -- thresholds (the `monitor:` section) ------------------------------------------------------
-def _seconds(value: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        seconds = parse_duration(value)
-    except ConfigError as exc:
-        raise ValueError(exc.message) from None
-    if seconds <= 0:
-        raise ValueError("must be a positive duration")
-    return seconds
-
-
 def _fraction(value: Any) -> Any:
     """'50%', 0.5 and 50 all mean one half: people write both."""
     if isinstance(value, str):
@@ -94,7 +82,6 @@ def _fraction(value: Any) -> Any:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(_seconds)]
 Fraction = Annotated[float, BeforeValidator(_fraction), Field(gt=0, le=1)]
 
 

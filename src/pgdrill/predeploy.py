@@ -28,19 +28,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pgdrill.backup import BackupRequest, run_backup
 from pgdrill.checks import CheckResult, Status, command_env, database_url_string, one_line, run_command
 from pgdrill.ci import RunInfo
-from pgdrill.config import parse_duration
+from pgdrill.config import Seconds
 from pgdrill.drill import create_scratch, drop_scratch, scratch_name
 from pgdrill.errors import ConfigError, IntegrityError, PgdrillError
 from pgdrill.manifest import Manifest
 from pgdrill.pg import migrations
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
+from pgdrill.report.backups import md_escape as _md
 from pgdrill.report.outcome import Outcome
 from pgdrill.restore import RestoreRequest, run_restore
 from pgdrill.secrets import Secret
@@ -51,17 +52,6 @@ from pgdrill.verify import run_verify
 PRE_DEPLOY = "pre-deploy"
 
 
-def _seconds(value: Any) -> Any:
-    try:
-        seconds = parse_duration(value)
-    except ConfigError as exc:
-        raise ValueError(exc.message) from None
-    if seconds <= 0:
-        raise ValueError("must be a positive duration")
-    return seconds
-
-
-Seconds = Annotated[float, BeforeValidator(_seconds)]
 
 
 class PredeploySettings(BaseModel):
@@ -342,12 +332,6 @@ def render_text(r: PredeployResult) -> str:
     lines.append(f"  {r.rollback_command}")
     return "\n".join(lines)
 
-
-def _md(text: object) -> str:
-    s = str(text)
-    for ch in ("\\", "|", "`", "*", "_", "<", ">", "[", "]"):
-        s = s.replace(ch, "\\" + ch)
-    return s.replace("\n", " ")
 
 
 def _fence(text: str) -> str:

@@ -26,6 +26,7 @@ from pgdrill import catalog as catalog_mod
 from pgdrill.catalog import Attempt, Catalog, Problem
 from pgdrill.errors import CheckFailed, PgdrillError
 from pgdrill.manifest import BACKUPS, Manifest, manifest_key
+from pgdrill.report.backups import md_escape as _md
 from pgdrill.report.outcome import Outcome
 from pgdrill.retention import Decision, Policy, plan, utc
 from pgdrill.store.base import Store
@@ -227,12 +228,6 @@ def render_text(r: PruneResult) -> str:
         lines.append(f"skipped {p.backup_id}: {p.reason} (not touched)")
     return "\n".join(lines)
 
-
-def _md(text: object) -> str:
-    s = str(text)
-    for ch in ("\\", "|", "`", "*", "_", "<", ">", "[", "]"):
-        s = s.replace(ch, "\\" + ch)
-    return s.replace("\n", " ")
 
 
 def render_markdown(r: PruneResult) -> str:
