@@ -31,12 +31,13 @@ from pgdrill.catalog import load as load_catalog
 from pgdrill.checks import (
     CheckResult,
     ChecksConfig,
-    Duration,
+    Expected,
     RestoreOutcome,
     one_line,
     run_checks,
 )
 from pgdrill.ci import RunInfo
+from pgdrill.config import Seconds
 from pgdrill.errors import ConfigError, IntegrityError, PgdrillError, Refused, TargetError
 from pgdrill.manifest import DRILLS, Manifest, new_id
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
@@ -60,7 +61,7 @@ class DrillSettings(BaseModel):
     owners: list[str] = Field(default_factory=list, description="who answers for this database's recovery")
     trend: int = Field(default=10, ge=1, le=100, description="drills shown in the report's trend")
     scratch_prefix: str = Field(default="pgdrill_drill", pattern=r"^[a-z_][a-z0-9_]{0,29}$")
-    rpo_window: Duration = 30 * DAY
+    rpo_window: Seconds = 30 * DAY
 
     @field_validator("owners", mode="before")
     @classmethod
@@ -415,7 +416,8 @@ def run_drill(req: DrillRequest, progress: Progress | None = None) -> DrillResul
             req.tamper(target)
         _say(progress, f"checking {target.redacted}")
         t0 = time.monotonic()
-        results = run_checks(target, m, req.checks, restore=outcome, cwd=req.cwd, progress=progress)
+        results = run_checks(target, Expected.from_manifest(m), req.checks, restore=outcome, cwd=req.cwd,
+                             progress=progress)
         checks_s = time.monotonic() - t0
         target_version = restored.target_server_version if restored else _server_version(target)
     finally:

@@ -31,7 +31,7 @@ from psycopg import sql
 
 from pgdrill import secrets
 from pgdrill.catalog import load as load_catalog
-from pgdrill.checks import CheckResult, ChecksConfig, one_line, run_checks
+from pgdrill.checks import CheckResult, ChecksConfig, Expected, one_line, run_checks
 from pgdrill.ci import RunInfo
 from pgdrill.drill import (
     DrillRecord,
@@ -236,7 +236,8 @@ def run_pitr_drill(req: PitrDrillRequest, progress: Progress | None = None) -> D
                 _say(progress, f"checking {ready.url.redacted}")
                 t1 = time.monotonic()
                 cfg = _checks_for(req, manifest, ready.point_in_time, warnings)
-                results += run_checks(ready.url, manifest, cfg, cwd=req.cwd, progress=progress)
+                expected = Expected.from_manifest(manifest) if manifest else None
+                results += run_checks(ready.url, expected, cfg, cwd=req.cwd, progress=progress)
                 checks_s = time.monotonic() - t1
     finally:
         cleanup = branch.delete(req.delete_timeout, progress)

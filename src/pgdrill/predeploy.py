@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pgdrill.backup import BackupRequest, run_backup
-from pgdrill.checks import CheckResult, Status, command_env, database_url_string, one_line, run_command
+from pgdrill.checks import CheckResult, Status, one_line
 from pgdrill.ci import RunInfo
 from pgdrill.config import Seconds
 from pgdrill.drill import create_scratch, drop_scratch, scratch_name
@@ -41,6 +41,7 @@ from pgdrill.errors import ConfigError, IntegrityError, PgdrillError
 from pgdrill.manifest import Manifest
 from pgdrill.pg import migrations
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
+from pgdrill.process import command_env, database_url_string, run_command
 from pgdrill.report.backups import md_escape as _md
 from pgdrill.report.outcome import Outcome
 from pgdrill.restore import RestoreRequest, run_restore

@@ -347,12 +347,12 @@ def test_config_errors_name_the_file_and_field(capsys: pytest.CaptureFixture[str
 
 def test_checks_runner_is_reusable_without_a_drill(shop: DatabaseUrl, shop_backup: tuple[LocalStore, Manifest]) -> None:
     """What a point-in-time (branch) drill does: check a live copy by URL against a manifest."""
-    from pgdrill.checks import run_checks
+    from pgdrill.checks import Expected, run_checks
 
     _, m = shop_backup
     cfg = ChecksConfig.model_validate({"sql": {"name": "orders", "sql": "select count(*) from app.orders",
                                                "expect": 6000}})
-    results = run_checks(shop, m, cfg)
+    results = run_checks(shop, Expected.from_manifest(m), cfg)
     assert [(r.name, r.status) for r in results] == [
         ("schemas", "pass"), ("extensions", "pass"), ("row counts", "pass"), ("sequences", "pass"),
         ("migration head", "pass"), ("sql: orders", "pass")]

@@ -1,0 +1,31 @@
+"""The user's smoke commands, run with ``DATABASE_URL`` and ``PG*`` pointing at the restored copy."""
+
+from __future__ import annotations
+
+from pgdrill.checks.base import Check, CheckContext
+from pgdrill.checks.config import SmokeCommand
+from pgdrill.checks.results import CheckResult
+from pgdrill.process import command_env, run_command
+
+
+class SmokeCommandCheck(Check):
+    def __init__(self, cmd: SmokeCommand) -> None:
+        self.cmd = cmd
+        self.name = f"smoke: {cmd.label}"
+        self.severity = cmd.severity
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        c = self.cmd
+        env = command_env(ctx.url, ctx.env, c.env)
+        cwd = c.cwd if c.cwd is None or ctx.cwd is None else str(ctx.cwd / c.cwd)
+        r = run_command(c.run, env, c.timeout, c.tail, cwd or ctx.cwd)
+        if r.error:
+            return self.result("fail", r.error, output=r.tail)
+        if r.timed_out:
+            return self.result("fail", f"timed out after {c.timeout:g}s (process group killed)", output=r.tail)
+        if r.returncode != 0:
+            last = next((ln for ln in reversed(r.tail.splitlines()) if ln.strip()), "")
+            return self.result("fail", f"exit {r.returncode}" + (f": {last}" if last else ""), output=r.tail)
+        return self.result("pass", f"exit 0 in {r.seconds:.1f}s", output=r.tail)
+
+
