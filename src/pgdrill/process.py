@@ -77,6 +77,22 @@ class CommandResult:
     seconds: float
     timed_out: bool = False
     error: str | None = None
+    timeout: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out and self.error is None
+
+    def reason(self) -> str:
+        """One line saying how the command ended, for a check's detail."""
+        if self.error:
+            return self.error
+        if self.timed_out:
+            return f"timed out after {self.timeout:g}s (process group killed)"
+        if self.returncode != 0:
+            last = next((ln for ln in reversed(self.tail.splitlines()) if ln.strip()), "")
+            return f"exit {self.returncode}" + (f": {last}" if last else "")
+        return f"exit 0 in {self.seconds:.1f}s"
 
 
 def _pump(stream: IO[bytes], lines: deque[str]) -> None:
@@ -96,7 +112,8 @@ def run_command(command: str | Sequence[str], env: Mapping[str, str], timeout: f
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 env=dict(env), cwd=cwd, start_new_session=True)
     except OSError as exc:
-        return CommandResult(None, "", time.monotonic() - t0, error=f"cannot start {argv[0]}: {exc.strerror or exc}")
+        return CommandResult(None, "", time.monotonic() - t0, error=f"cannot start {argv[0]}: {exc.strerror or exc}",
+                             timeout=timeout)
     assert proc.stdout is not None
     reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
     reader.start()
@@ -112,7 +129,8 @@ def run_command(command: str | Sequence[str], env: Mapping[str, str], timeout: f
     # Background children may keep the pipe open; the output so far is enough.
     reader.join(5)
     text = secrets.scrub("\n".join(lines))
-    return CommandResult(None if timed_out else proc.returncode, text, time.monotonic() - t0, timed_out)
+    return CommandResult(None if timed_out else proc.returncode, text, time.monotonic() - t0, timed_out,
+                         timeout=timeout)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

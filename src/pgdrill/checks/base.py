@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,11 +44,12 @@ class Expected:
     migration_head: str | None = None
     same_instant: bool = True
     label: str = "manifest"  # how details name where the expectations came from
+    taken_at: datetime | None = None  # the instant the expectations describe
 
     @classmethod
     def from_manifest(cls, m: Manifest, *, same_instant: bool = True) -> Expected:
         return cls(tables=dict(m.tables), schemas=list(m.schemas), extensions=dict(m.extensions),
-                   migration_head=m.migration_head, same_instant=same_instant)
+                   migration_head=m.migration_head, same_instant=same_instant, taken_at=m.created_at)
 
     @property
     def total_rows(self) -> int:
