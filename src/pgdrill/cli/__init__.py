@@ -10,12 +10,9 @@ import click
 
 from pgdrill import secrets
 
-# Importing a command module registers its commands on the group.
-from pgdrill.cli import backups, demo, monitor, predeploy, prune  # noqa: F401
-from pgdrill.cli import drill as _drill_commands  # noqa: F401
+# Command modules are imported by the group when their command runs (cli.base.COMMANDS).
 from pgdrill.cli.base import EXIT_INFRA, EXIT_USAGE, RUN, cli, publish_failure
 from pgdrill.errors import PgdrillError
-from pgdrill.pg import install
 from pgdrill.report.actions import mask_secrets_early
 
 __all__ = ["cli", "main"]
@@ -39,8 +36,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: list[str]) -> int:
     RUN.reset()
-    # Downloading a PostgreSQL build changes the machine: say so on stderr, even with --quiet.
-    install.set_progress(lambda msg: click.echo(secrets.scrub(f"pgdrill: {msg}"), err=True))
     try:
         cli.main(args=args, prog_name="pgdrill", standalone_mode=False)
         return 0

@@ -19,8 +19,6 @@ from pgdrill.cli.base import (
 )
 from pgdrill.cli.sources import restore_options
 from pgdrill.errors import CheckFailed
-from pgdrill.report import backups as render
-from pgdrill.settings import jobs
 
 
 @cli.command()
@@ -34,6 +32,8 @@ from pgdrill.settings import jobs
 def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """Dump a database into the store, with a manifest of exact row counts."""
     from pgdrill.backup import run_backup
+    from pgdrill.report import backups as render
+    from pgdrill.settings import jobs
 
     req = jobs.backup(settings_of(ctx))
     github_settings(ctx)  # a bad github: section must fail before the backup, not after
@@ -48,6 +48,8 @@ def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
 def list_(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """List complete backups, oldest first."""
     from pgdrill import catalog
+    from pgdrill.report import backups as render
+    from pgdrill.settings import jobs
 
     store = jobs.store(settings_of(ctx))
     assert store is not None
@@ -64,6 +66,8 @@ def list_(ctx: click.Context, /, as_json: bool, **_: object) -> None:
 @click.pass_context
 def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) -> None:
     """Read a stored backup back: size, sha256 and a readable archive."""
+    from pgdrill.report import backups as render
+    from pgdrill.settings import jobs
     from pgdrill.verify import run_verify
 
     s = settings_of(ctx)
@@ -97,6 +101,9 @@ def restore(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """Restore a backup into a database.
 
     With --neon-project and --at: copy the --table rows as they were then from a Neon branch."""
+    from pgdrill.report import backups as render
+    from pgdrill.settings import jobs
+
     s = settings_of(ctx)
     if jobs.point_in_time_restore(s):
         _table_restore(ctx, as_json)
@@ -113,6 +120,7 @@ def restore(ctx: click.Context, /, as_json: bool, **_: object) -> None:
 def _table_restore(ctx: click.Context, as_json: bool) -> None:
     """``restore --neon-project … --at … --table … --data-only``: rows only, one transaction."""
     from pgdrill.report import tables as render_tables
+    from pgdrill.settings import jobs
     from pgdrill.table_restore import run_table_restore
 
     source, req = jobs.table_restore(settings_of(ctx))

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 from click.core import ParameterSource
 
-from pgdrill import config as config_mod
-from pgdrill import secrets
-from pgdrill.config import Config
+from pgdrill import __version__, secrets
 from pgdrill.errors import ConfigError
-from pgdrill.settings import Origin, Settings
+
+if TYPE_CHECKING:
+    from pgdrill.config import Config
+    from pgdrill.settings import Origin, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,21 +52,73 @@ class State:
 
     def config(self, explicit: str | None = None) -> Config:
         if self._config is None or explicit:
+            from pgdrill import config as config_mod
+
             self._config = config_mod.load(explicit or self.config_path)
         return self._config
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+#: command name → the module that defines it. Modules are imported only when their command runs (or
+#: for --help), so `pgdrill --version` and each command pay only for what they use (bench/startup.py).
+COMMANDS = {
+    "backup": "pgdrill.cli.backups", "list": "pgdrill.cli.backups", "verify": "pgdrill.cli.backups",
+    "restore": "pgdrill.cli.backups", "drill": "pgdrill.cli.drill", "drills": "pgdrill.cli.drill",
+    "predeploy": "pgdrill.cli.predeploy", "monitor": "pgdrill.cli.monitor", "prune": "pgdrill.cli.prune",
+    "demo": "pgdrill.cli.demo",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use (see COMMANDS)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._loaded: dict[str, click.Command] = {}
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        """Every command (imports them all: for callers that want the full set)."""
+        for name in COMMANDS:
+            self._load(name)
+        return self._loaded
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._loaded = dict(value)
+
+    def _load(self, name: str) -> click.Command | None:
+        if name not in self._loaded and name in COMMANDS:
+            importlib.import_module(COMMANDS[name])  # the module registers its commands on this group
+        return self._loaded.get(name)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        name = name or cmd.name
+        if name is None:
+            raise TypeError("Command has no name.")
+        self._loaded[name] = cmd
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._load(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(dict.fromkeys([*COMMANDS, *self._loaded]))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--debug", is_flag=True, envvar="PGDRILL_DEBUG", help="Show tracebacks on errors.")
 @click.option("--quiet", "-q", is_flag=True, envvar="PGDRILL_QUIET", help="No progress lines.")
 @click.option("--config", "config_path", envvar="PGDRILL_CONFIG", metavar="FILE",
               help="pgdrill.yml to read (default: ./pgdrill.yml when present).")
-@click.version_option(package_name="pgdrill")
+@click.version_option(__version__, prog_name="pgdrill")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, quiet: bool, config_path: str | None) -> None:
     """PostgreSQL backups that prove they restore."""
+    from pgdrill.pg import install
+
     ctx.obj = State(debug, quiet, config_path)
     RUN.job = ctx.invoked_subcommand
+    # Downloading a PostgreSQL build changes the machine: say so on stderr, even with --quiet.
+    install.set_progress(lambda msg: click.echo(secrets.scrub(f"pgdrill: {msg}"), err=True))
     # SIGTERM (CI cancel, timeout) must run the same cleanup as Ctrl-C.
     signal.signal(signal.SIGTERM, _sigterm)
 
@@ -83,6 +137,8 @@ def state(ctx: click.Context) -> State:
 def settings_of(ctx: click.Context) -> Settings:
     """The command's settings: its parameters (with where each came from) over pgdrill.yml, resolved
     by :class:`~pgdrill.settings.Settings` — the one precedence rule for every command."""
+    from pgdrill.settings import Settings
+
     cached = ctx.meta.get("pgdrill.settings")
     if isinstance(cached, Settings):
         return cached

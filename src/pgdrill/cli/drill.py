@@ -20,8 +20,6 @@ from pgdrill.cli.base import (
 )
 from pgdrill.cli.sources import point_in_time_options
 from pgdrill.errors import CheckFailed
-from pgdrill.report import drill as render
-from pgdrill.settings import jobs
 
 
 @cli.command()
@@ -48,6 +46,8 @@ def drill(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: o
 
     With --neon-project (or --at): check a Neon branch made at --at instead, then delete it."""
     from pgdrill.drill import run_drill
+    from pgdrill.report import drill as render
+    from pgdrill.settings import jobs
 
     plan = jobs.drill(settings_of(ctx))
     result = run_drill(plan.source, plan.request, progress_printer(ctx))
@@ -68,6 +68,8 @@ def drill(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: o
 def drills(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """List recorded drills, newest first."""
     from pgdrill.drill import load_history
+    from pgdrill.report import drill as render
+    from pgdrill.settings import jobs
 
     store = jobs.store(settings_of(ctx))
     assert store is not None

@@ -15,9 +15,6 @@ from pgdrill.cli.base import (
     settings_of,
 )
 from pgdrill.errors import CheckFailed, ConfigError
-from pgdrill.monitor import run_monitor
-from pgdrill.report.monitor import render_json, render_markdown, render_prometheus, render_text, to_outcome
-from pgdrill.settings import jobs
 
 FORMATS = ("text", "json", "prometheus", "markdown")
 
@@ -42,6 +39,10 @@ FORMATS = ("text", "json", "prometheus", "markdown")
 @click.pass_context
 def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | None, **_: object) -> None:
     """Check backup age, size, row counts, schedule, failed attempts and drills. Exit 1 on any alert."""
+    from pgdrill.monitor import run_monitor
+    from pgdrill.report.monitor import render_json, render_markdown, render_prometheus, render_text, to_outcome
+    from pgdrill.settings import jobs
+
     s = settings_of(ctx)
     limits = jobs.thresholds(s)
     github_settings(ctx)

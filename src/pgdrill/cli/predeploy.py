@@ -21,9 +21,6 @@ from pgdrill.cli.base import (
     write_report,
 )
 from pgdrill.errors import CheckFailed
-from pgdrill.predeploy import run_predeploy
-from pgdrill.report.predeploy import render_json, render_markdown, render_text, to_outcome
-from pgdrill.settings import jobs
 
 
 @cli.command()
@@ -50,6 +47,10 @@ def predeploy(ctx: click.Context, /, report_path: Path | None, as_json: bool, **
 
     Prints the backup id and the exact rollback command. Exit 1 when any check fails.
     """
+    from pgdrill.predeploy import run_predeploy
+    from pgdrill.report.predeploy import render_json, render_markdown, render_text, to_outcome
+    from pgdrill.settings import jobs
+
     req = jobs.predeploy(settings_of(ctx))
     github_settings(ctx)  # a bad github: section must fail before the backup, not after
     result = run_predeploy(req, progress_printer(ctx))

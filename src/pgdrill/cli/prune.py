@@ -17,9 +17,6 @@ from pgdrill.cli.base import (
     warn,
     write_report,
 )
-from pgdrill.prune import run_prune
-from pgdrill.report.prune import render_json, render_markdown, render_text, to_outcome
-from pgdrill.settings import jobs
 
 _COUNT_HELP = "N (or 'all')"
 
@@ -35,8 +32,8 @@ _COUNT_HELP = "N (or 'all')"
 @click.option("--keep-tag", "keep_tags", multiple=True, metavar="TAG=N|TAG=DURATION",
               help="Keep the N newest backups with TAG, or those within DURATION of the newest (repeatable).")
 @click.option("--max-age", envvar="PGDRILL_MAX_AGE", metavar="DURATION",
-              help=f"Refuse when the newest complete backup is older than this "
-                   f"(default {jobs.DEFAULT_MAX_AGE}; 'off').")
+              help="Refuse when the newest complete backup is older than this "
+                   "(default 26h; 'off').")
 @click.option("--force", is_flag=True, help="Prune even after a failed backup attempt or with a stale newest backup.")
 @click.option("--dry-run", is_flag=True, help="Show the plan (keep/remove and why); change nothing.")
 @report_option
@@ -48,6 +45,10 @@ def prune(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: o
     Never removes the newest complete backup; refuses after a failed backup attempt or when the newest
     backup is older than --max-age, unless --force.
     """
+    from pgdrill.prune import run_prune
+    from pgdrill.report.prune import render_json, render_markdown, render_text, to_outcome
+    from pgdrill.settings import jobs
+
     req = jobs.prune(settings_of(ctx))
     github_settings(ctx)  # a bad github: section must fail before anything is deleted
     if req.policy.empty:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pgdrill.catalog import Catalog
-from pgdrill.manifest import Manifest
 from pgdrill.report.format import human_size, md_escape
 from pgdrill.report.outcome import Outcome
-from pgdrill.restore import RestoreResult
-from pgdrill.verify import VerifyResult
+
+if TYPE_CHECKING:
+    from pgdrill.catalog import Catalog
+    from pgdrill.manifest import Manifest
+    from pgdrill.restore import RestoreResult
+    from pgdrill.verify import VerifyResult
 
 
 def backup_json(m: Manifest) -> dict[str, Any]:

@@ -16,15 +16,17 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pgdrill.config import Config, parse_duration
 from pgdrill.errors import ConfigError
-from pgdrill.pg.conn import DatabaseUrl
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from pgdrill.pg.conn import DatabaseUrl
+
+M = TypeVar("M", bound="BaseModel")
 Origin = Literal["flag", "env"]
 
 #: flags whose name is not the setting's name with dashes
@@ -117,6 +119,8 @@ class Settings:
         value = self.require(name) if required else self.get(name)
         if not value:
             return None
+        from pgdrill.pg.conn import DatabaseUrl
+
         return DatabaseUrl.parse(str(value), what=self.where(name))
 
     def duration(self, name: str, default: str | float | None = None, *, allow_off: bool = False) -> float | None:

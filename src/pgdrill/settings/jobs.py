@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pgdrill import secrets
-from pgdrill.backup import BackupRequest
-from pgdrill.checks import ChecksConfig
 from pgdrill.errors import ConfigError
-from pgdrill.restore import RestoreRequest
 from pgdrill.settings import Settings
 from pgdrill.store import S3Options, Store, open_store
 
 if TYPE_CHECKING:
+    from pgdrill.backup import BackupRequest
+    from pgdrill.checks import ChecksConfig
     from pgdrill.drill import DrillRequest
     from pgdrill.monitor import Thresholds
     from pgdrill.predeploy import PredeployRequest
     from pgdrill.prune import PruneRequest
+    from pgdrill.restore import RestoreRequest
     from pgdrill.sources import Source
     from pgdrill.table_restore import TableRestoreRequest
 
@@ -64,6 +64,8 @@ def recipients(s: Settings) -> tuple[str, ...]:
 
 
 def checks(s: Settings) -> ChecksConfig:
+    from pgdrill.checks import ChecksConfig
+
     return s.section("checks", ChecksConfig)
 
 
@@ -74,6 +76,8 @@ def workdir(s: Settings) -> Path | None:
 
 # -- backup, restore --------------------------------------------------------------------------
 def backup(s: Settings) -> BackupRequest:
+    from pgdrill.backup import BackupRequest
+
     url = s.url("database_url", required=True)
     assert url is not None
     target = store(s)
@@ -83,6 +87,8 @@ def backup(s: Settings) -> BackupRequest:
 
 
 def restore(s: Settings) -> RestoreRequest:
+    from pgdrill.restore import RestoreRequest
+
     target = s.url("target_url", required=True)
     assert target is not None
     jobs = int(s.get("jobs", 1) or 1)

@@ -1,0 +1,65 @@
+"""What each command imports: `pgdrill --version` and `--help` load no heavy module, and a command
+loads only what it uses (an import-graph test, not a timing test: the timings are in bench/startup.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+#: modules that cost tens of milliseconds each (or pull in the HTTP, Neon or GitHub code)
+HEAVY = ("psycopg", "boto3", "botocore", "httpx", "pydantic", "yaml", "pyrage",
+         "pgdrill.providers", "pgdrill.report.github", "pgdrill.rest", "pgdrill.report.notify")
+
+_PROBE = """
+import json, sys
+from pgdrill.cli import main
+code = main(json.loads(sys.argv[1]))
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def imported(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[int, set[str]]:
+    base = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("PGDRILL_", "GITHUB_", "AWS_"))}
+    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)], capture_output=True, text=True,
+                          cwd=cwd, env={**base, **(env or {})}, check=False)
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    return doc["code"], set(doc["modules"])
+
+
+def heavy(modules: set[str], allowed: tuple[str, ...] = ()) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)
+                  and not any(m == a or m.startswith(a + ".") for a in allowed))
+
+
+def test_version_imports_nothing_heavy(tmp_path: Path) -> None:
+    code, modules = imported(["--version"], tmp_path)
+    assert code == 0
+    assert heavy(modules) == []
+    # no command module either: they are loaded when their command runs
+    assert not [m for m in modules if m.startswith("pgdrill.cli.") and m != "pgdrill.cli.base"]
+
+
+def test_help_lists_every_command_without_loading_their_work(tmp_path: Path) -> None:
+    code, modules = imported(["--help"], tmp_path)
+    assert code == 0
+    assert {"pgdrill.cli.backups", "pgdrill.cli.drill", "pgdrill.cli.monitor"} <= modules
+    assert heavy(modules) == []
+
+
+@pytest.mark.parametrize("command", ["backup", "drill", "monitor", "prune", "restore", "predeploy"])
+def test_command_help_imports_nothing_heavy(tmp_path: Path, command: str) -> None:
+    code, modules = imported([command, "--help"], tmp_path)
+    assert code == 0
+    assert heavy(modules) == []
+
+
+def test_list_on_a_local_store_loads_no_s3_http_or_database_code(tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
+    code, modules = imported(["list", "--store", str(tmp_path / "store")], tmp_path)
+    assert code == 0
+    # manifests are pydantic models and pgdrill.yml is YAML; nothing else heavy
+    assert heavy(modules, allowed=("pydantic", "yaml")) == []
