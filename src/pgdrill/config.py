@@ -8,13 +8,16 @@ owns its schema while errors still name the file and the field.
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from pgdrill.errors import ConfigError
 
@@ -23,7 +26,7 @@ DEFAULT_NAMES = ("pgdrill.yml", "pgdrill.yaml")
 M = TypeVar("M", bound=BaseModel)
 
 #: keys of a job section; anything else at the top level must be a flag default
-SECTIONS = ("drill", "checks", "retention", "monitor", "github", "predeploy", "neon", "environments")
+SECTIONS = ("drill", "checks", "retention", "monitor", "github", "predeploy", "neon", "notify", "environments")
 
 
 class FlagDefaults(BaseModel):
@@ -52,14 +55,85 @@ class FlagDefaults(BaseModel):
     neon_project: str | None = None
     neon_branch: str | None = None
 
+    @field_validator("rto_target", "rpo_target", "max_age", mode="before")
+    @classmethod
+    def _duration(cls, value: Any, info: ValidationInfo) -> Any:
+        # Checked when the file is read (the text is kept: Settings reads the raw value), so a bad
+        # drill target fails tonight's backup, not next month's drill.
+        # YAML reads a bare `off` as false
+        if value is None or (info.field_name == "max_age" and str(value).strip().lower() in ("off", "none", "0",
+                                                                                             "false")):
+            return None if value is None else str(value)
+        positive_seconds(value)
+        return str(value)
 
-def _format_error(path: Path, exc: ValidationError, prefix: str = "") -> ConfigError:
+
+#: section name → the job model that validates it ("module:Class"), imported only when the file has
+#: that section. Every command validates every section present, so a typo in `checks:` fails the
+#: nightly backup at once instead of the monthly drill weeks later.
+SECTION_MODELS = {
+    "drill": "pgdrill.drill.run:DrillSettings",
+    "checks": "pgdrill.checks.config:ChecksConfig",
+    "retention": "pgdrill.retention:Policy",
+    "monitor": "pgdrill.monitor.thresholds:Thresholds",
+    "github": "pgdrill.report.github.settings:GitHubSettings",
+    "predeploy": "pgdrill.predeploy:PredeploySettings",
+    "neon": "pgdrill.providers.neon.settings:NeonSettings",
+    "notify": "pgdrill.report.notify.settings:NotifySettings",
+}
+
+
+def section_model(name: str) -> type[BaseModel]:
+    import importlib
+
+    module, _, cls = SECTION_MODELS[name].partition(":")
+    model = getattr(importlib.import_module(module), cls)
+    assert isinstance(model, type) and issubclass(model, BaseModel)
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (``X``, ``X | None``, ``list[X]``, ``dict[str, X]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _known_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The keys a mapping at ``loc`` (the path of an unknown key) may hold, for "did you mean"."""
+    current = model
+    for part in loc[:-1]:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(str(part))
+        current = _model_in(field.annotation) if field is not None else None
+    return list(current.model_fields) if current is not None else []
+
+
+_TYPE_TAG = re.compile(r"(str|int|float|bool|none|list\[.*\]|dict\[.*\]|[a-z-]+\[.*\])")
+
+
+def _format_error(path: Path, exc: ValidationError, prefix: str = "", model: type[BaseModel] | None = None,
+                  extra_keys: tuple[str, ...] = ()) -> ConfigError:
     first = exc.errors()[0]
-    loc = ".".join(str(p) for p in (*([prefix] if prefix else []), *first.get("loc", ())))
-    msg = first.get("msg", "invalid")
+    # pydantic adds the member type of a union to the path ("run.str"): not a key the user wrote
+    loc = tuple(p for p in first.get("loc", ()) if not (isinstance(p, str) and _TYPE_TAG.fullmatch(p)))
+    where = ".".join(str(p) for p in (*([prefix] if prefix else []), *loc))
+    msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    hint = "see docs/config.md, the pgdrill.yml reference"
     if first.get("type") == "extra_forbidden":
         msg = "unknown key"
-    return ConfigError(f"{path}: {loc}: {msg}", "see the pgdrill.yml reference in the README")
+        known = [*_known_keys(model, loc), *(extra_keys if len(loc) == 1 else ())]
+        close = difflib.get_close_matches(str(loc[-1]) if loc else "", known, n=1, cutoff=0.6)
+        if close:
+            hint = f"did you mean '{close[0]}'? ({hint})"
+    return ConfigError(f"{path}: {where}: {msg}", hint)
 
 
 @dataclass(frozen=True)
@@ -104,29 +178,63 @@ class Config:
         try:
             return model.model_validate(raw or {})
         except ValidationError as exc:
-            raise _format_error(self.path or Path("pgdrill.yml"), exc, name) from None
+            # Name the block the bad key was written in: the environment's, or the top level.
+            key = exc.errors()[0].get("loc", ("",))[0] if exc.errors() and exc.errors()[0].get("loc") else ""
+            block = self.environment_block(environment).get(name) if environment else None
+            prefix = f"environments.{environment}.{name}" if isinstance(block, dict) and key in block else name
+            raise _format_error(self.path or Path("pgdrill.yml"), exc, prefix, model) from None
 
 
-def _validate(path: Path, doc: dict[str, Any]) -> None:
+def problems(path: Path, doc: dict[str, Any]) -> list[ConfigError]:
+    """Everything wrong with a parsed pgdrill.yml, one error per key or section (empty: it is valid):
+    the flag defaults, the environments, and every section with its job's model — at the top level
+    and as each environment sees it."""
+    found: list[ConfigError] = []
     flags = {k: v for k, v in doc.items() if k not in SECTIONS}
     try:
         FlagDefaults.model_validate(flags)
     except ValidationError as exc:
-        raise _format_error(path, exc) from None
+        found.append(_format_error(path, exc, model=FlagDefaults, extra_keys=SECTIONS))
     envs = doc.get("environments")
-    if envs is None:
-        return
-    if not isinstance(envs, dict):
-        raise ConfigError(f"{path}: environments: must be a mapping of name → settings",
-                          "write it as `environments:` then `  prod:` with that environment's keys indented")
-    for env_name, block in envs.items():
-        if not isinstance(block, dict):
-            raise ConfigError(f"{path}: environments.{env_name}: must be a mapping",
-                              "indent that environment's keys under its name")
-        try:
-            FlagDefaults.model_validate({k: v for k, v in block.items() if k not in SECTIONS})
-        except ValidationError as exc:
-            raise _format_error(path, exc, f"environments.{env_name}") from None
+    blocks: dict[str, dict[str, Any]] = {}
+    if envs is not None and not isinstance(envs, dict):
+        found.append(ConfigError(f"{path}: environments: must be a mapping of name → settings",
+                                 "write it as `environments:` then `  prod:` with that environment's keys indented"))
+    elif envs:
+        for env_name, block in envs.items():
+            if not isinstance(block, dict):
+                found.append(ConfigError(f"{path}: environments.{env_name}: must be a mapping",
+                                         "indent that environment's keys under its name"))
+                continue
+            blocks[str(env_name)] = block
+            try:
+                FlagDefaults.model_validate({k: v for k, v in block.items() if k not in SECTIONS})
+            except ValidationError as exc:
+                found.append(_format_error(path, exc, f"environments.{env_name}", FlagDefaults,
+                                           tuple(s for s in SECTIONS if s != "environments")))
+    config = Config(path, doc)
+    for name in SECTION_MODELS:
+        views = [None, *(e for e, b in blocks.items() if name in b)] if name in doc or any(
+            name in b for b in blocks.values()) else []
+        for environment in views:
+            raw = config.raw_section(name, environment)
+            if raw is not None and not isinstance(raw, dict):
+                where = f"environments.{environment}.{name}" if environment else name
+                found.append(ConfigError(f"{path}: {where}: must be a mapping of keys",
+                                         "see docs/config.md, the pgdrill.yml reference"))
+                break
+            try:
+                config.section(name, section_model(name), environment)
+            except ConfigError as exc:
+                if all(exc.message != f.message for f in found):
+                    found.append(exc)
+    return found
+
+
+def _validate(path: Path, doc: dict[str, Any]) -> None:
+    found = problems(path, doc)
+    if found:
+        raise found[0]
 
 
 def find(explicit: str | None) -> Path | None:
@@ -167,19 +275,41 @@ def load(explicit: str | None = None) -> Config:
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+#: longer than this is no duration anyone means (and datetime arithmetic overflows not far beyond)
+MAX_DURATION = 1000 * 366 * 86400.0
+DURATION_HINT = "use e.g. 90s, 15m, 1h30m, 26h or 7d"
+
+
+def duration_problem(value: object) -> tuple[float | None, str | None]:
+    """(seconds, None) for a duration — '90s', '15m', '1h30m', '1d 12h', '2w' or a plain number of
+    seconds — else (None, what is wrong with it). Never infinite, NaN or longer than 1000 years."""
+    if isinstance(value, bool):
+        return None, "is not a duration"
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        if _NUMBER.fullmatch(text):
+            seconds = float(text)
+        elif text and re.fullmatch(r"(?:\s*\d+(?:\.\d+)?\s*[smhdw])+\s*", text):
+            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+        else:
+            return None, "is not a duration"
+    if not math.isfinite(seconds):
+        return None, "is not a finite duration"
+    if seconds > MAX_DURATION:
+        return None, "is longer than 1000 years"
+    return seconds, None
 
 
 def parse_duration(text: str | int | float, what: str = "duration") -> float:
-    """'90s', '15m', '26h', '7d', '2w' or a number of seconds."""
-    if isinstance(text, int | float):
-        return float(text)
-    s = str(text).strip().lower()
-    try:
-        if s and s[-1] in _UNITS:
-            return float(s[:-1]) * _UNITS[s[-1]]
-        return float(s)
-    except ValueError:
-        raise ConfigError(f"{what} '{text}' is not a duration", "use e.g. 90s, 15m, 26h, 7d") from None
+    """Seconds in ``text`` (see :func:`duration_problem`); a ConfigError naming ``what`` otherwise."""
+    seconds, problem = duration_problem(text)
+    if seconds is None:
+        raise ConfigError(f"{what} '{text}' {problem}", DURATION_HINT)
+    return seconds
 
 
 def positive_seconds(value: Any) -> Any:
@@ -187,12 +317,11 @@ def positive_seconds(value: Any) -> Any:
     (so optional fields stay optional)."""
     if value is None:
         return None
-    try:
-        seconds = parse_duration(value)
-    except ConfigError as exc:
-        raise ValueError(exc.message) from None
+    seconds, problem = duration_problem(value)
+    if seconds is None:
+        raise ValueError(f"'{value}' {problem} ({DURATION_HINT})")
     if seconds <= 0:
-        raise ValueError("must be a positive duration")
+        raise ValueError(f"'{value}' is not a positive duration ({DURATION_HINT})")
     return seconds
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from pgdrill.config import parse_duration
 from pgdrill.errors import ConfigError
@@ -76,9 +76,9 @@ def _span(value: Any) -> Any:
         raise ValueError("must be a duration like 7d, 36h or 2w")
     text = value.strip()
     try:
-        seconds = parse_duration(text)
+        seconds = parse_duration(text, "")
     except ConfigError as exc:
-        raise ValueError(exc.message) from None
+        raise ValueError(exc.message.strip()) from None
     if not seconds > 0:
         raise ValueError("must be a positive duration")
     if seconds > _MAX_SPAN:
@@ -331,5 +331,11 @@ def policy_from_options(base: Policy | None = None, **overrides: Any) -> Policy:
         data["keep_tags"] = {**data.get("keep_tags", {}), **dict(tags)}
     try:
         return Policy.model_validate(data)
-    except ValueError as exc:
-        raise ConfigError(f"retention policy: {exc}") from None
+    except ValidationError as exc:
+        # The section itself was checked when pgdrill.yml was read: what fails here is a flag.
+        first = exc.errors()[0]
+        key = str(first.get("loc", ("retention",))[0])
+        flag = "--" + key.replace("_", "-").replace("keep-tags", "keep-tag")
+        given = overrides.get(key, first.get("input"))
+        msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        raise ConfigError(f"{flag} '{given}': {msg}", "e.g. --keep-daily 7, --keep-within 30d") from None

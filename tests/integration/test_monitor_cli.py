@@ -67,7 +67,7 @@ def test_crafted_troubles_fire_alerts_and_exit_1(capsys: pytest.CaptureFixture[s
     assert [a["name"] for a in doc["alerts"]] == ["BackupTooOld", "BackupFailed", "BackupSizeAnomaly",
                                                   "RowCountDrop", "DrillTooOld"]
     assert doc["row_drops"] == [{"table": "public.orders", "before": 4000, "after": 1500, "drop_percent": 62.5}]
-    assert "5 alert(s): BackupTooOld, BackupFailed" in r.err
+    assert "3 alert(s): BackupTooOld, BackupFailed, RowCountDrop" in r.err  # the critical ones fail the run
     # thresholds from flags
     r = monitor(capsys, store_url, "--json", "--max-age", "2d", "--size-deviation", "60%", "--row-drop", "70%",
                 "--max-drill-age", "60d")
@@ -119,3 +119,57 @@ def test_mass_delete_between_two_real_backups_is_caught(capsys: pytest.CaptureFi
     assert doc["row_drops"] == [{"table": "public.reservations", "before": 3000, "after": 120, "drop_percent": 96.0}]
     md = monitor(capsys, store, "--format", "markdown", "--max-drill-age", "off")
     assert "**RowCountDrop**" in md.out and "public.reservations 3000 → 120" in md.out
+
+
+def test_a_new_store_with_one_fresh_backup_passes(capsys: pytest.CaptureFixture[str], db: DatabaseUrl,
+                                                  tmp_path: Path) -> None:
+    """The first day of a new setup: one real backup, no drill yet — not an alert."""
+    store = str(tmp_path / "store")
+    assert pgdrill(capsys, "--quiet", "backup", "--database-url", db.conninfo(), "--store", store).code == 0
+    r = monitor(capsys, store, "--max-age", "26h")
+    assert r.code == 0, r.err
+    assert r.out.splitlines()[0].endswith(": healthy")
+
+
+def test_warnings_exit_0_unless_fail_on_warning(capsys: pytest.CaptureFixture[str], store_url: str) -> None:
+    store = open_store(store_url)
+    write_backup(store, now() - 40 * DAY, size=200_000, n=1)
+    write_backup(store, now() - timedelta(hours=2), size=200_000)
+    r = monitor(capsys, store_url)
+    assert r.code == 0, r.err
+    assert "WARNING  NoDrill: no drill recorded in the store, and the oldest backup is 40.0d old" in r.out
+    assert "1 warning(s), none failing" in r.out.splitlines()[0]
+    r = monitor(capsys, store_url, "--fail-on", "warning")
+    assert r.code == 1 and "1 alert(s): NoDrill" in r.err
+    r = monitor(capsys, store_url, "--json")
+    assert r.code == 0 and r.json()["passed"] is True and r.json()["status"] == "unhealthy"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400", "-5m", "soon"])
+def test_bad_durations_are_refused_naming_the_flag(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                   value: str) -> None:
+    store = str(tmp_path / "store")
+    healthy_history(store)
+    r = monitor(capsys, store, "--max-age", value)
+    assert r.code == 2 and r.out == ""
+    assert r.err.startswith(f"pgdrill: error: --max-age '{value}' ") and r.err.count("\n") == 1, r.err
+
+
+def test_durations_in_pgdrill_yml_name_the_file_and_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    healthy_history(store)
+    cfg = tmp_path / "pgdrill.yml"
+    cfg.write_text(f"store: {store}\nmonitor:\n  max_age: inf\n")
+    r = pgdrill(capsys, "monitor", "--config", str(cfg))
+    assert r.code == 2 and f"{cfg}: monitor.max_age: 'inf' is not a duration" in r.err, r.err
+    cfg.write_text(f"store: {store}\nmonitor:\n  max_drill_age: .inf\n")  # YAML's own infinity
+    r = pgdrill(capsys, "monitor", "--config", str(cfg))
+    assert r.code == 2 and f"{cfg}: monitor.max_drill_age: 'inf' is not a finite duration" in r.err, r.err
+    cfg.write_text(f"store: {store}\nmax_age: nan\n")
+    r = pgdrill(capsys, "monitor", "--config", str(cfg))
+    assert r.code == 2 and f"{cfg}: max_age: 'nan' is not a duration" in r.err, r.err
+    # compound durations are durations
+    cfg.write_text(f"store: {store}\nmonitor:\n  max_age: 1d 2h\n  max_drill_age: 1w1d\n")
+    r = pgdrill(capsys, "monitor", "--config", str(cfg), "--json")
+    assert r.code == 0, r.err
+    assert r.json()["thresholds"]["max_age"] == "26h" and r.json()["thresholds"]["max_drill_age"] == "8d"

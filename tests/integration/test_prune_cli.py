@@ -135,7 +135,7 @@ def test_policy_from_pgdrill_yml_per_environment(capsys: pytest.CaptureFixture[s
     r = pgdrill(capsys, "prune", "--config", str(cfg), "-e", "staging", "--keep-last", "5", "--dry-run", "--json")
     assert r.code == 0 and r.json()["policy_text"] == "keep 5 last"
     r = pgdrill(capsys, "prune", "--config", str(cfg), "-e", "staging", "--keep-last", "abc")
-    assert r.code == 2 and "retention policy" in r.err
+    assert r.code == 2 and "--keep-last 'abc': Input should be a valid integer" in r.err  # names the flag
 
 
 def test_prune_clears_old_incomplete_uploads_and_writes_a_report(

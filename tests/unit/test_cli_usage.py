@@ -14,6 +14,13 @@ from support.runner import pgdrill
         (["list", "--store", "ftp://host/x"], "unknown store scheme 'ftp://'"),
         (["backup", "--database-url", "mysql://u:hunter22@h/d", "--store", "/tmp/x"], "scheme 'mysql://'"),
         (["restore", "latest", "--store", "/tmp/nonexistent-store-dir"], "missing --target-url"),
+        # durations are refused when they are read, before anything runs
+        (["drill", "--store", "/tmp/x", "--scratch-url", "postgresql://u@127.0.0.1:1/postgres", "--rto-target", "inf"],
+         "--rto-target 'inf' is not a duration"),
+        (["drill", "--store", "/tmp/x", "--scratch-url", "postgresql://u@127.0.0.1:1/postgres", "--rpo-target",
+          "1e400"], "--rpo-target '1e400' is not a duration"),
+        (["prune", "--store", "/tmp/x", "--max-age", "nan"], "--max-age 'nan' is not a duration"),
+        (["prune", "--store", "/tmp/x", "--keep-within", "inf"], "--keep-within 'inf': 'inf' is not a duration"),
     ],
 )
 def test_usage_errors_are_one_line(capsys, monkeypatch, args: list[str], fragment: str) -> None:

@@ -70,8 +70,8 @@ def test_healthy_history_has_no_alert() -> None:
 
 def test_empty_store() -> None:
     h = check(MemoryStore())
-    assert names(h) == ["NoBackup", "NoDrill"]
-    assert not h.healthy
+    assert names(h) == ["NoBackup"]  # no backup: no drill could have been due
+    assert not h.healthy and not h.passed
 
 
 def test_backup_too_old() -> None:
@@ -179,9 +179,35 @@ def test_drill_failed_too_old_and_missing() -> None:
     assert names(check(old)) == ["DrillTooOld"]
     assert check(old, max_drill_age="60d").healthy
     none = MemoryStore()
+    write_backup(none, NIGHTLY - 40 * DAY, n=1)
     write_backup(none, NIGHTLY)
-    assert names(check(none)) == ["NoDrill"]
+    assert names(check(none)) == ["NoDrill"] and "oldest backup is 40.2d old" in check(none).alerts[0].message
     assert check(none, max_drill_age=None).healthy
+
+
+def test_a_new_store_has_not_had_time_to_drill() -> None:
+    store = MemoryStore()
+    write_backup(store, NIGHTLY)
+    h = check(store)
+    assert h.healthy and h.passed
+    write_backup(store, NIGHTLY - 30 * DAY, n=1)  # a month of backups: still within the 35 days
+    assert check(store).healthy
+    write_backup(store, NIGHTLY - 36 * DAY, n=2)
+    h = check(store)
+    assert names(h) == ["NoDrill"]
+
+
+def test_warnings_pass_unless_fail_on_warning() -> None:
+    store = MemoryStore()
+    write_backup(store, NIGHTLY - 40 * DAY, n=1)
+    write_backup(store, NIGHTLY)
+    h = check(store)
+    assert names(h) == ["NoDrill"] and h.alerts[0].severity == "warning"
+    assert h.passed and not h.healthy and h.failing == []
+    strict = check(store, fail_on="warning")
+    assert not strict.passed and [a.name for a in strict.failing] == ["NoDrill"]
+    store2 = history(end=NIGHTLY - 2 * DAY)
+    assert not check(store2).passed  # BackupTooOld is critical
 
 
 def test_unreadable_manifest_is_reported() -> None:
@@ -350,3 +376,11 @@ def test_outcome_for_the_publisher() -> None:
     assert [w.split(":")[0] for w in o.warnings] == ["BackupSizeAnomaly"]
     healthy = to_outcome(check(history()))
     assert healthy.passed and healthy.title == "monitor: backups healthy" and healthy.failures == ()
+    # warnings alone: the job passes, with them as warnings
+    warned = MemoryStore()
+    write_backup(warned, NIGHTLY - 40 * DAY, n=1)
+    write_backup(warned, NIGHTLY)
+    o = to_outcome(check(warned))
+    assert o.passed and o.failures == () and [w.split(":")[0] for w in o.warnings] == ["NoDrill"]
+    assert o.title == "monitor: 1 warning(s): NoDrill" and o.outputs["passed"] == "true"
+    assert o.outputs["healthy"] == "false"

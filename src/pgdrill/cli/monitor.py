@@ -30,6 +30,8 @@ FORMATS = ("text", "json", "prometheus", "markdown")
               help="Alert when the last drill is older, or none exists (default 35d; 'off').")
 @click.option("--schedule", envvar="PGDRILL_SCHEDULE", metavar="DURATION",
               help="Expected interval between scheduled backups (default: inferred from the history).")
+@click.option("--fail-on", envvar="PGDRILL_FAIL_ON", type=click.Choice(["critical", "warning"]),
+              help="Alerts that fail the run (exit 1): critical (default), or warning too.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               envvar="PGDRILL_FORMAT", help="Output format.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
@@ -38,7 +40,10 @@ FORMATS = ("text", "json", "prometheus", "markdown")
 @common(json=False)
 @click.pass_context
 def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | None, **_: object) -> None:
-    """Check backup age, size, row counts, schedule, failed attempts and drills. Exit 1 on any alert."""
+    """Check backup age, size, row counts, schedule, failed attempts and drills.
+
+    Exit 1 on a critical alert; warnings are shown and exit 0 (unless --fail-on warning).
+    """
     from pgdrill.monitor import run_monitor
     from pgdrill.report.monitor import render_json, render_markdown, render_prometheus, render_text, to_outcome
     from pgdrill.settings import jobs
@@ -72,5 +77,7 @@ def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | 
     else:
         click.echo(text)
     publish_outcome(ctx, to_outcome(health, s.environment))
-    if not health.healthy:
-        raise CheckFailed(f"{len(health.alerts)} alert(s): {', '.join(a.name for a in health.alerts)}")
+    failing = health.failing
+    if failing:
+        raise CheckFailed(f"{len(failing)} alert(s): {', '.join(a.name for a in failing)}",
+                          "see the alerts above")

@@ -18,7 +18,7 @@ RowCountDrop        critical  a table lost more than ``row_drop`` of its rows be
 ScheduleGap         warning   scheduled backups missing within ``gap_window`` (interval from ``schedule``
                               or inferred from the history)
 BackupUnreadable    warning   manifests in the store that cannot be read
-NoDrill             warning   no drill record at all (``max_drill_age`` set)
+NoDrill             warning   no drill record at all, and the oldest backup is older than ``max_drill_age``
 DrillTooOld         warning   last drill older than ``max_drill_age``
 DrillFailed         critical  last drill failed
 ==================  ========  ====================================================================

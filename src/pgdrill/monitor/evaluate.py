@@ -86,7 +86,18 @@ class Health:
 
     @property
     def healthy(self) -> bool:
+        """No alert at all."""
         return not self.alerts
+
+    @property
+    def failing(self) -> list[Alert]:
+        """The alerts that fail the run: critical ones, and warnings too with ``fail_on: warning``."""
+        return [a for a in self.alerts if a.severity == "critical" or self.thresholds.fail_on == "warning"]
+
+    @property
+    def passed(self) -> bool:
+        """The verdict (exit 0): warnings are shown but pass unless ``fail_on`` is ``warning``."""
+        return not self.failing
 
     def firing(self, name: str) -> bool:
         return any(a.name == name for a in self.alerts)
@@ -163,11 +174,16 @@ def _schedule_check(h: Health, backups: Sequence[Manifest], th: Thresholds, now:
                              + (" until now" if worst.open else f" to {when_minute(worst.end)}"))
 
 
-def _drill_check(h: Health, drills: Sequence[DrillSummary], th: Thresholds, now: datetime) -> None:
+def _drill_check(h: Health, drills: Sequence[DrillSummary], backups: Sequence[Manifest], th: Thresholds,
+                 now: datetime) -> None:
     if not drills:
-        if th.max_drill_age:
-            h.add("NoDrill", f"no drill recorded in the store: nothing proves these backups restore "
-                             f"(max drill age {fmt_span(th.max_drill_age)})")
+        # A new store has not had time to drill: only once its oldest backup is older than the max
+        # drill age has a drill been due.
+        oldest = backups[0].created_at if backups else None
+        if th.max_drill_age and oldest is not None and (now - oldest).total_seconds() > th.max_drill_age:
+            age = fmt_age((now - oldest).total_seconds())
+            h.add("NoDrill", f"no drill recorded in the store, and the oldest backup is {age} old: nothing "
+                             f"proves these backups restore (max drill age {fmt_span(th.max_drill_age)})")
         return
     last = drills[-1]
     h.last_drill = last
@@ -212,7 +228,7 @@ def evaluate(obs: Observed, th: Thresholds, now: datetime) -> Health:
         bad = [p for p in obs.problems if p.startswith("backup ")]
         h.add("BackupUnreadable", f"{len(bad)} backup(s) in the store cannot be used: {bad[0]}"
                                   + (f" and {len(bad) - 1} more" if len(bad) > 1 else ""))
-    _drill_check(h, drills, th, now)
+    _drill_check(h, drills, backups, th, now)
     return h
 
 

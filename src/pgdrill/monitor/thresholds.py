@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -57,6 +57,8 @@ class Thresholds(BaseModel):
     gap_tolerance: Fraction = 0.5
     gap_window: Seconds = 7 * 86400.0
     unscheduled_tags: list[str] = Field(default_factory=lambda: ["pre-deploy"])
+    fail_on: Literal["critical", "warning"] = Field(
+        default="critical", description="which alerts fail the run (exit 1); the others are shown, exit 0")
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class Thresholds(BaseModel):
             "max_drill_age": fmt_span(self.max_drill_age) if self.max_drill_age else None,
             "schedule": fmt_span(self.schedule) if self.schedule else None,
             "gap_window": fmt_span(self.gap_window),
+            "fail_on": self.fail_on,
         }
 
 

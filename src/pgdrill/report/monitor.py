@@ -32,6 +32,7 @@ def render_json(h: Health) -> dict[str, Any]:
     d = h.last_drill
     return {
         "status": "healthy" if h.healthy else "unhealthy",
+        "passed": h.passed,
         "checked_at": _iso(h.checked_at),
         "store": h.store,
         "last_backup": _iso(m.created_at) if m else None,
@@ -155,8 +156,16 @@ def _facts(h: Health) -> list[tuple[str, str]]:
     return rows
 
 
+def _head(h: Health) -> str:
+    if h.healthy:
+        return "healthy"
+    if h.passed:
+        return f"{len(h.alerts)} warning(s), none failing"
+    return f"UNHEALTHY: {len(h.alerts)} alert(s)"
+
+
 def render_text(h: Health) -> str:
-    head = "healthy" if h.healthy else f"UNHEALTHY: {len(h.alerts)} alert(s)"
+    head = _head(h)
     lines = [f"monitor {h.store} at {_iso(h.checked_at)}: {head}"]
     lines += [f"  {k.lower():<14} {v}" for k, v in _facts(h)]
     for a in h.alerts:
@@ -167,7 +176,8 @@ def render_text(h: Health) -> str:
 
 
 def render_markdown(h: Health) -> str:
-    icon, title = ("✅", "backups healthy") if h.healthy else ("🚨", f"{len(h.alerts)} backup alert(s)")
+    icon, title = (("✅", "backups healthy") if h.healthy else ("⚠️", f"{len(h.alerts)} warning(s)") if h.passed
+                   else ("🚨", f"{len(h.alerts)} backup alert(s)"))
     out = [f"### {icon} pgdrill monitor: {title}", "",
            f"Store `{md_escape(h.store)}`, checked {when_minute(h.checked_at)}.", ""]
     if h.alerts:
@@ -182,18 +192,20 @@ def render_markdown(h: Health) -> str:
 
 
 def to_outcome(h: Health, environment: str | None = None) -> Outcome:
-    """Critical alerts are failures, warnings are warnings; any alert fails the job (exit 1)."""
+    """Failing alerts (critical; warnings too with ``fail_on: warning``) are failures and fail the job
+    (exit 1); the others are warnings."""
     m = h.last_backup
+    failing = h.failing
     title = ("monitor: backups healthy" if h.healthy
+             else f"monitor: {len(h.alerts)} warning(s): {', '.join(a.name for a in h.alerts)}" if h.passed
              else f"monitor: {len(h.alerts)} alert(s): {', '.join(a.name for a in h.alerts)}")
     return Outcome(
-        job="monitor", passed=h.healthy, environment=environment, title=title, markdown=render_markdown(h),
-        outputs={"passed": str(h.healthy).lower(), "healthy": str(h.healthy).lower(),
+        job="monitor", passed=h.passed, environment=environment, title=title, markdown=render_markdown(h),
+        outputs={"passed": str(h.passed).lower(), "healthy": str(h.healthy).lower(),
                  "alerts": ",".join(a.name for a in h.alerts),
                  "last-backup-id": m.id if m else "",
                  "backup-age-hours": "" if h.backup_age_seconds is None else f"{h.backup_age_seconds / 3600:.2f}"},
-        failures=[f"{a.name}: {a.message}" for a in h.alerts if a.severity == "critical"]
-                 or [f"{a.name}: {a.message}" for a in h.alerts],
-        warnings=[f"{a.name}: {a.message}" for a in h.alerts if a.severity == "warning"],
+        failures=[f"{a.name}: {a.message}" for a in failing],
+        warnings=[f"{a.name}: {a.message}" for a in h.alerts if a not in failing],
         backup_id=m.id if m else None, details=dict(_facts(h)),
     )

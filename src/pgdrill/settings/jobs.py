@@ -155,7 +155,7 @@ def drill(s: Settings) -> DrillPlan:
 def max_age(s: Settings) -> timedelta | None:
     """--max-age > PGDRILL_MAX_AGE > pgdrill.yml max_age > 26h; 'off' disables the age refusal."""
     value = s.get("max_age", DEFAULT_MAX_AGE)
-    if str(value).strip().lower() in ("off", "none", "0"):
+    if _off(value) or str(value).strip() == "0":
         return None
     seconds = s.duration("max_age", DEFAULT_MAX_AGE)
     return timedelta(seconds=seconds) if seconds else None
@@ -203,23 +203,31 @@ def prune(s: Settings) -> PruneRequest:
 
 # -- monitor ----------------------------------------------------------------------------------------
 def thresholds(s: Settings) -> Thresholds:
-    """Flags > the `monitor:` section > the top-level `max_age` (shared with prune) > defaults."""
+    """Flags > the `monitor:` section > the top-level `max_age` (shared with prune) > defaults. Every
+    value given as a flag, a variable or a top-level key is read through Settings, so its error names
+    where it came from."""
     from pgdrill.monitor import Thresholds, parse_fraction, thresholds_from_options
 
     base = s.section("monitor", Thresholds)
-    if "max_age" not in base.model_fields_set and s.in_file("max_age"):
-        base = thresholds_from_options(base, max_age=s.config.flag("max_age", s.environment))
     overrides: dict[str, object] = {}
+    if "max_age" not in base.model_fields_set and s.in_file("max_age") and not _off(s.config.flag(
+            "max_age", s.environment)):
+        overrides["max_age"] = s.duration("max_age")  # 'off' only turns off prune's refusal
     for name in ("max_age", "schedule"):
         if s.given_now(name):
-            overrides[name] = s.given[name]
+            overrides[name] = s.duration(name)
     if s.given_now("max_drill_age"):
-        value = str(s.given["max_drill_age"])
-        if value.strip().lower() in ("off", "none"):
+        if _off(s.given["max_drill_age"]):
             base = base.model_copy(update={"max_drill_age": None})
         else:
-            overrides["max_drill_age"] = value
+            overrides["max_drill_age"] = s.duration("max_drill_age")
     for name in ("size_deviation", "row_drop"):
         if s.given_now(name):
             overrides[name] = parse_fraction(str(s.given[name]), s.where(name))
+    if s.given_now("fail_on"):
+        overrides["fail_on"] = s.given["fail_on"]
     return thresholds_from_options(base, **overrides)
+
+
+def _off(value: object) -> bool:
+    return value is False or str(value).strip().lower() in ("off", "none")  # YAML reads a bare off as false

@@ -7,12 +7,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, field_validator
 
 from pgdrill import secrets
-from pgdrill.config import parse_duration
 from pgdrill.errors import ConfigError, PgdrillError
 from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.providers.base import BranchFailed, BranchRef, Cleanup, PitrProvider, ReadyBranch, RestoreWindow
@@ -25,39 +21,6 @@ from pgdrill.providers.neon.client import (
     format_timestamp,
 )
 from pgdrill.streams import Progress
-
-MAX_EXPIRY = timedelta(days=30)
-
-
-class NeonSettings(BaseModel):
-    """The ``neon:`` section of pgdrill.yml (flags and NEON_API_HOST win over it)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    api_host: str | None = None
-    database: str | None = None
-    role: str | None = None
-    branch_ttl: float = 6 * 3600.0  # expires_at = creation + this: Neon's safety net
-    ready_timeout: float = 600.0
-    failed_grace: float = 60.0
-
-    @field_validator("branch_ttl", "ready_timeout", "failed_grace", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> float:
-        try:
-            seconds = parse_duration(v)
-        except ConfigError as exc:
-            raise ValueError(exc.message) from None
-        if seconds < 0:
-            raise ValueError("must not be negative")
-        return seconds
-
-    @field_validator("branch_ttl")
-    @classmethod
-    def _ttl(cls, v: float) -> float:
-        if not 60 <= v <= MAX_EXPIRY.total_seconds():
-            raise ValueError("Neon accepts an expiry between now and 30 days ahead; use e.g. 6h")
-        return v
 
 
 @dataclass

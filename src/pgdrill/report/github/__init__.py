@@ -24,12 +24,28 @@ version 2022-11-28): issues/list-for-repo, issues/create, issues/update, issues/
 issues/get-label, issues/create-label.
 """
 
-from pgdrill.report.actions import mask_secrets_early
-from pgdrill.report.github.bodies import BODY_LIMIT, CHECKLIST, marker, render_issue
-from pgdrill.report.github.client import API_VERSION, GitHubClient, GitHubError
-from pgdrill.report.github.issues import IssueAction, sync_issue
-from pgdrill.report.github.publish import PublishResult, publish
-from pgdrill.report.github.settings import GitHubSettings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pgdrill.report.actions import mask_secrets_early
+    from pgdrill.report.github.bodies import BODY_LIMIT, CHECKLIST, marker, render_issue
+    from pgdrill.report.github.client import API_VERSION, GitHubClient, GitHubError
+    from pgdrill.report.github.issues import IssueAction, sync_issue
+    from pgdrill.report.github.publish import PublishResult, publish
+    from pgdrill.report.github.settings import GitHubSettings
+
+# Names load on first use: reading the `github:` section (settings) must not load the HTTP client.
+_WHERE = {
+    "mask_secrets_early": "pgdrill.report.actions",
+    **dict.fromkeys(("BODY_LIMIT", "CHECKLIST", "marker", "render_issue"), "pgdrill.report.github.bodies"),
+    **dict.fromkeys(("API_VERSION", "GitHubClient", "GitHubError"), "pgdrill.report.github.client"),
+    **dict.fromkeys(("IssueAction", "sync_issue"), "pgdrill.report.github.issues"),
+    **dict.fromkeys(("PublishResult", "publish"), "pgdrill.report.github.publish"),
+    "GitHubSettings": "pgdrill.report.github.settings",
+}
 
 __all__ = [
     "API_VERSION",
@@ -46,3 +62,12 @@ __all__ = [
     "render_issue",
     "sync_issue",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
