@@ -32,6 +32,13 @@ class SourceError(PgdrillError):
     exit_code = 3
 
 
+class DatabaseMissing(SourceError):
+    """The database (or role) a URL names does not exist on a server that answered: a typo in the URL,
+    or a database still to create — the user's to fix."""
+
+    exit_code = 2
+
+
 class TargetError(PgdrillError):
     """The restore target could not be reached or was refused."""
 
@@ -46,6 +53,19 @@ class StoreError(PgdrillError):
 
 class AccessDenied(StoreError):
     """The store refused these credentials for this operation (S3's 403)."""
+
+
+class StoreMissing(StoreError):
+    """The store does not exist (no such folder or bucket, a file, an empty prefix): only a backup
+    creates a store, so anything else reading one that is not there is a typo to fix."""
+
+    exit_code = 2
+
+
+class CredentialsMissing(StoreError):
+    """No credentials for the store were found at all: the user has to provide them."""
+
+    exit_code = 2
 
 
 class ToolMissing(PgdrillError):

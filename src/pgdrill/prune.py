@@ -9,7 +9,9 @@ Safety rules, in the order they apply:
 * a backup is removed manifest FIRST, then its archive: if prune dies half way, what is left has no
   manifest, is never listed as a backup, and is cleaned up as an incomplete upload by a later run;
 * incomplete uploads (the store's unfinished uploads, and backup folders without a manifest) are
-  removed only once they are older than a day, so a backup still uploading is never touched.
+  removed only once they are older than a day, so a backup still uploading is never touched;
+* a store that cannot list or abort unfinished uploads (S3-compatible servers without multipart
+  listing) still gets its retention applied: that sweep is skipped, with a warning.
 
 A dry run computes the same plan and touches nothing. The job returns a :class:`PruneResult`;
 :mod:`pgdrill.report.prune` turns it into text, JSON or Markdown.
@@ -27,7 +29,7 @@ from pgdrill.catalog import Attempt, Catalog, Problem
 from pgdrill.errors import CheckFailed, PgdrillError
 from pgdrill.manifest import BACKUPS, Manifest, manifest_key
 from pgdrill.retention import Decision, Policy, plan, utc
-from pgdrill.store.base import Store
+from pgdrill.store.base import Incomplete, Store, Unsupported
 
 DEFAULT_INCOMPLETE_AGE = timedelta(days=1)
 
@@ -67,6 +69,7 @@ class PruneResult:
     problems: list[Problem] = field(default_factory=list)  # unreadable manifests: left alone
     blocked: str | None = None  # why a real run would refuse (set on dry runs)
     forced: str | None = None  # the refusal that force overrode
+    warnings: list[str] = field(default_factory=list)  # what could not be done (and why), verdict unchanged
 
     @property
     def to_remove(self) -> list[Manifest]:
@@ -104,10 +107,21 @@ def _hours(d: timedelta) -> str:
     return f"{h / 24:.1f}d" if h >= 48 else f"{h:.1f}h"
 
 
-def leftovers(store: Store, cat: Catalog, now: datetime, min_age: timedelta) -> list[Leftover]:
+def unfinished_uploads(store: Store, warnings: list[str]) -> list[Incomplete]:
+    """The store's unfinished uploads; none (and a warning) when the store cannot list them."""
+    try:
+        return list(store.incomplete())
+    except Unsupported as exc:
+        warnings.append(f"{exc}: unfinished uploads were not swept; remove them with the provider's tools or a "
+                        "lifecycle rule (AbortIncompleteMultipartUpload)")
+        return []
+
+
+def leftovers(store: Store, cat: Catalog, now: datetime, min_age: timedelta,
+              warnings: list[str] | None = None) -> list[Leftover]:
     cutoff = utc(now) - min_age
     out: list[Leftover] = []
-    for up in store.incomplete():
+    for up in unfinished_uploads(store, [] if warnings is None else warnings):
         started = utc(up.started)
         out.append(Leftover("upload", up.key, started, None, started < cutoff))
     for backup_id, objects in sorted(cat.pending.items()):
@@ -133,7 +147,7 @@ def run_prune(req: PruneRequest) -> PruneResult:
     attempts = catalog_mod.failed_attempts(req.store)
     result = PruneResult(req.store.url, req.policy, now, req.dry_run, problems=list(cat.problems))
     result.decisions = plan(cat.backups, req.policy, now)
-    result.leftovers = leftovers(req.store, cat, now, req.incomplete_age)
+    result.leftovers = leftovers(req.store, cat, now, req.incomplete_age, result.warnings)
 
     why = refusal(cat, attempts, now, req.max_age)
     if why and req.force:
@@ -155,9 +169,14 @@ def run_prune(req: PruneRequest) -> PruneResult:
     for m in doomed:
         delete_backup(req.store, m.id)
         result.deleted.append(m.id)
-    for up in list(req.store.incomplete()):
+    uploads = unfinished_uploads(req.store, []) if not result.warnings else []
+    for up in uploads:
         if utc(up.started) < now - req.incomplete_age:
-            req.store.discard(up)
+            try:
+                req.store.discard(up)
+            except Unsupported as exc:
+                result.warnings.append(f"{exc}: unfinished uploads were not swept")
+                break
     for lo in result.leftovers:
         if lo.kind == "no-manifest" and lo.remove:
             for obj in list(req.store.list(lo.key)):

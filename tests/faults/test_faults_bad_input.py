@@ -41,10 +41,11 @@ def test_unknown_store_scheme(local_case: Case) -> None:
 
 
 def test_missing_bucket(s3_case: Case) -> None:
+    # A bucket that does not exist is the user's to fix (a typo, or create it): exit 2.
     r = s3_case.run("backup", "--database-url", s3_case.source.url.conninfo(), "--store", "s3://no-such-bucket-pgd/x")
-    s3_case.assert_failed_cleanly(r, 3, "bucket no-such-bucket-pgd does not exist", "create it", restore=False)
+    s3_case.assert_failed_cleanly(r, 2, "bucket no-such-bucket-pgd does not exist", "create it", restore=False)
     r = s3_case.run("list", "--store", "s3://no-such-bucket-pgd/x")
-    s3_case.assert_failed_cleanly(r, 3, "bucket no-such-bucket-pgd does not exist", restore=False)
+    s3_case.assert_failed_cleanly(r, 2, "bucket no-such-bucket-pgd does not exist", restore=False)
 
 
 def test_unreachable_database_host(local_case: Case) -> None:

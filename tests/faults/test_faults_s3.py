@@ -124,3 +124,50 @@ def test_github_5xx_while_reporting_a_failed_backup(local_case: Case, github_ser
     for secret in (case.secrets.db_password, env["GITHUB_TOKEN"]):
         assert secret not in github_server.sent_text()
     case.assert_prune_refuses()
+
+
+#: an S3-compatible server without multipart listing (some MinIO gateways, older Ceph, small appliances)
+NO_MULTIPART_LISTING = [
+    {"method": "GET", "query": r"(^|&)uploads(=|&|$)", "status": 501, "code": "NotImplemented", "times": -1},
+    {"method": "DELETE", "query": r"uploadId=", "status": 405, "code": "MethodNotAllowed", "times": -1},
+]
+
+
+def test_prune_applies_retention_on_a_server_without_multipart_listing(s3_case: Case, s3_server: S3Server,
+                                                                      tmp_path: Path) -> None:
+    case = s3_case
+    with s3_proxy(s3_server.port, tmp_path / "proxy.log", NO_MULTIPART_LISTING) as proxy:
+        r = case.run_process("prune", "--store", case.store_url, "--keep-last", "1",
+                             env={"AWS_ENDPOINT_URL": proxy.endpoint})
+        listed = [q for q in proxy.requests() if q["method"] == "GET" and "uploads" in str(q["query"])]
+    assert r.code == 0, r.err
+    assert listed and all(q["status"] == 501 for q in listed)
+    warnings = [ln for ln in r.err.splitlines() if ln.startswith("pgdrill: warning:")]
+    assert any("cannot list unfinished uploads (ListMultipartUploads answered 501 NotImplemented)" in w
+               and "were not swept" in w for w in warnings), r.err
+    assert "1 kept, 1 removed" in r.out
+    from pgdrill import catalog
+
+    assert [b.id for b in catalog.load(case.store).backups] == [case.previous.id]
+
+
+def test_a_failed_abort_is_reported_in_the_backups_error(big_s3_case: Case, s3_server: S3Server,
+                                                         tmp_path: Path) -> None:
+    case = big_s3_case
+    rules = [*NO_MULTIPART_LISTING,
+             {"method": "PUT", "query": r"partNumber=2", "status": 400, "code": "InvalidArgument", "times": -1}]
+    with s3_proxy(s3_server.port, tmp_path / "proxy.log", rules) as proxy:
+        r = case.run_process("backup", "--database-url", case.source.url.conninfo(), "--store", case.store_url,
+                             "--compress", "0", env={"AWS_ENDPOINT_URL": proxy.endpoint})
+        aborts = [q for q in proxy.requests() if q["method"] == "DELETE" and "uploadId" in str(q["query"])]
+    line = case.assert_failed_cleanly(r, 3, "cannot upload", "InvalidArgument", "could not be aborted",
+                                      "AbortMultipartUpload answered 405 MethodNotAllowed",
+                                      "AbortIncompleteMultipartUpload")
+    assert aborts and all(q["status"] == 405 for q in aborts)
+    # the failed attempt carries the same sentence, for monitor and the post-mortem
+    failed = [a for a in case.attempts() if a.started_at > case.previous.created_at]
+    assert failed and "could not be aborted" in failed[-1].error
+    # and the parts really are still there, on the server behind the proxy
+    left = list(case.store.incomplete())
+    assert [u.key for u in left] and all(u.key.endswith("archive.pgdump") for u in left)
+    assert "pgdrill: error:" in line

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pgdrill.errors import NotFound
+from pgdrill.errors import NotFound, StoreMissing
 from pgdrill.store import Store, open_store
 from pgdrill.store.memory import MemoryStore
 
@@ -70,6 +70,7 @@ def test_overwrite_replaces_whole_object(store: Store) -> None:
 
 
 def test_failed_put_leaves_nothing(store: Store) -> None:
+    store.put_bytes("attempts/a.json", b"{}")  # the store exists (a backup created it)
     with pytest.raises(RuntimeError, match="source died"):
         store.put("backups/x/archive.pgdump", Exploding(20 << 20), expected_size=40 << 20)
     assert store.stat("backups/x/archive.pgdump") is None
@@ -110,7 +111,51 @@ def test_s3_lists_past_one_page(s3_env: S3Server) -> None:
 
 
 def test_s3_missing_bucket_is_clear(s3_env: S3Server) -> None:
-    from pgdrill.errors import StoreError
-
-    with pytest.raises(StoreError, match="bucket no-such-bucket does not exist"):
+    with pytest.raises(StoreMissing, match="bucket no-such-bucket does not exist"):
         open_store("s3://no-such-bucket/x").check_writable()
+
+
+@pytest.fixture(params=["memory", "local-missing", "local-file", "s3-no-bucket", "s3-empty-prefix"])
+def missing(request: pytest.FixtureRequest, tmp_path) -> Store:  # type: ignore[no-untyped-def]
+    """A store no backup created: every kind of "not there"."""
+    kind = request.param
+    if kind == "memory":
+        return MemoryStore(exists=False)
+    if kind == "local-missing":
+        return open_store(str(tmp_path / "nope" / "store"))
+    if kind == "local-file":
+        (tmp_path / "passwd").write_text("root:x:0:0\n")
+        return open_store(str(tmp_path / "passwd"))
+    s3: S3Server = request.getfixturevalue("s3_env")
+    if kind == "s3-no-bucket":
+        return open_store("s3://pgdrill-no-such-bucket/prod")
+    return open_store(f"s3://{s3.create_bucket()}/prod")
+
+
+def test_a_store_that_does_not_exist_is_an_error(missing: Store) -> None:
+    """Only a backup creates a store: reading one that is not there is StoreMissing (exit 2), never
+    "no backups"."""
+    with pytest.raises(StoreMissing) as exc:
+        list(missing.list("backups/"))
+    assert exc.value.exit_code == 2 and ("does not exist" in exc.value.message or "not a store" in exc.value.message)
+    with pytest.raises(StoreMissing):
+        list(missing.incomplete())
+    assert missing.stat("backups/x/manifest.json") is None
+    with pytest.raises((NotFound, StoreMissing)):  # both exit 2
+        missing.open("backups/x/manifest.json")
+
+
+@pytest.mark.parametrize("kind", ["memory", "local", "s3"])
+def test_a_backup_creates_the_store(kind: str, tmp_path, request: pytest.FixtureRequest) -> None:  # type: ignore[no-untyped-def]
+    if kind == "memory":
+        store: Store = MemoryStore(exists=False)
+    elif kind == "local":
+        store = open_store(str(tmp_path / "new" / "store"))
+    else:
+        s3: S3Server = request.getfixturevalue("s3_env")
+        store = open_store(f"s3://{s3.create_bucket()}/prod")
+    store.check_writable()
+    store.put_bytes("backups/1/manifest.json", b"{}")
+    assert [o.key for o in store.list("backups/")] == ["backups/1/manifest.json"]
+    assert list(store.list("drills/")) == []  # an existing store with nothing there yet
+    assert list(store.incomplete()) == []

@@ -56,6 +56,8 @@ def prune(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: o
     result = run_prune(req)
     if result.forced:
         warn(f"--force: pruned although {result.forced}")
+    for line in result.warnings:
+        warn(line)
     write_report(report_path, render_markdown(result))
     emit(as_json, render_json(result), render_text(result))
     publish_outcome(ctx, to_outcome(result, settings_of(ctx).environment))

@@ -12,7 +12,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgdrill import secrets
-from pgdrill.errors import ConfigError, PgdrillError, SourceError
+from pgdrill.errors import ConfigError, DatabaseMissing, PgdrillError, SourceError
 
 # Poolers break pg_export_snapshot/--snapshot and session state; a backup needs the direct host.
 _POOLER_HOST = re.compile(r"(-pooler\.|pooler\.supabase\.com$|pgbouncer)", re.IGNORECASE)
@@ -122,8 +122,12 @@ def _infra_error(url: DatabaseUrl, exc: Exception, role: str) -> PgdrillError:
     hint = "check the URL, the network and that the server is up"
     if "password authentication failed" in first:
         hint = "check the user and password in the URL"
-    elif "does not exist" in first:
-        hint = "check the database name in the URL"
+    elif re.search(r'(database|role) "[^"]*" does not exist', first):
+        # The server answered: the name in the URL is wrong (or the database is still to be created).
+        what = "database" if 'database "' in first else "role"
+        fix = "create it first (CREATE DATABASE), or fix the URL" if what == "database" else "fix the user in the URL"
+        return DatabaseMissing(f"cannot connect to {role} {url.redacted}: {first}",
+                               f"check the {what} name in the URL: {fix}")
     return SourceError(f"cannot connect to {role} {url.redacted}: {first}", hint)
 
 

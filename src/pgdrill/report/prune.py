@@ -36,6 +36,7 @@ def render_json(r: PruneResult) -> dict[str, Any]:
             for lo in r.leftovers
         ],
         "skipped": [{"id": p.backup_id, "reason": p.reason} for p in r.problems],
+        "warnings": list(r.warnings),
     }
 
 
@@ -88,6 +89,7 @@ def render_markdown(r: PruneResult) -> str:
     gone = [lo for lo in r.leftovers if lo.remove]
     if gone:
         out.append(f"Incomplete uploads {_verb(r)}: {', '.join(f'`{lo.key}`' for lo in gone)}.")
+    out += [f"\n> [!WARNING]\n> {_md(w)}" for w in r.warnings]
     return "\n".join(out) + "\n"
 
 
@@ -103,7 +105,7 @@ def to_outcome(r: PruneResult, environment: str | None = None) -> Outcome:
                  "removed": str(len(r.deleted)), "would-remove": str(len(r.to_remove) if r.dry_run else 0)},
         warnings=[w for w in (r.blocked and f"a real run would refuse: {r.blocked}",
                               r.forced and f"forced although {r.forced}") if w]
-                 + [f"skipped {p.backup_id}: {p.reason}" for p in r.problems],
+                 + [f"skipped {p.backup_id}: {p.reason}" for p in r.problems] + list(r.warnings),
         details={"Policy": r.policy.describe(), "Kept": str(len(r.to_keep)),
                  verb.capitalize(): f"{len(r.to_remove)} ({human_size(r.freed_bytes)})"},
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from pgdrill.errors import ConfigError
-from pgdrill.store.base import Incomplete, ObjectInfo, Readable, Store
+from pgdrill.store.base import Incomplete, ObjectInfo, Readable, Store, Unsupported
 from pgdrill.store.options import S3Options
 
-__all__ = ["Incomplete", "ObjectInfo", "Readable", "S3Options", "Store", "open_store"]
+__all__ = ["Incomplete", "ObjectInfo", "Readable", "S3Options", "Store", "Unsupported", "open_store"]
 
 
 def open_store(url: str, s3_options: S3Options | None = None) -> Store:

@@ -3,6 +3,15 @@
 Keys are relative, '/'-separated paths. ``put`` is atomic: a reader never sees half an object,
 and a failed ``put`` leaves nothing visible behind (an S3 multipart upload is aborted; a local
 temp file is removed). What could not be cleaned up shows in ``incomplete()`` for prune.
+
+A store exists once a backup created it: only :meth:`Store.check_writable` (the backup's first step)
+creates one. ``list`` and ``incomplete`` on a store that does not exist — no such folder, a file, no
+such bucket, a prefix with nothing under it — raise :class:`~pgdrill.errors.StoreMissing` (exit 2),
+so a typo in ``--store`` never reads as "no backups". Every command that reads a store lists it first.
+
+A store that cannot list unfinished uploads at all (some S3-compatible servers answer
+ListMultipartUploads with 501) raises :class:`Unsupported` from ``incomplete``/``discard``; callers
+carry on without that sweep, saying so.
 """
 
 from __future__ import annotations
@@ -12,6 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol
+
+
+class Unsupported(Exception):
+    """The store does not implement this operation (HTTP 501/405 from an S3-compatible server)."""
 
 
 class Readable(Protocol):
@@ -50,7 +63,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every complete object under ``prefix``, in key order, across all pages."""
+        """Every complete object under ``prefix``, in key order, across all pages. Raises StoreMissing
+        when the store itself does not exist."""
 
     @abc.abstractmethod
     def stat(self, key: str) -> ObjectInfo | None: ...
@@ -61,11 +75,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def incomplete(self) -> Iterator[Incomplete]:
-        """Uploads that started but never completed."""
+        """Uploads that started but never completed. Raises StoreMissing when the store does not exist,
+        Unsupported when the store cannot list them."""
 
     @abc.abstractmethod
     def discard(self, upload: Incomplete) -> None:
-        """Remove an incomplete upload."""
+        """Remove an incomplete upload (Unsupported when the store cannot)."""
 
     def put_bytes(self, key: str, data: bytes) -> None:
         import io
@@ -80,4 +95,5 @@ class Store(abc.ABC):
         return self.stat(key) is not None
 
     def check_writable(self) -> None:  # noqa: B027 - optional hook
-        """Fail early (StoreError/ConfigError) when the store cannot be used at all."""
+        """Fail early (StoreError/ConfigError) when the store cannot be used at all; create the store
+        when it does not exist yet (a folder; an S3 bucket is never created). Only backups call it."""

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from pgdrill.errors import NotFound, StoreError
+from pgdrill.errors import NotFound, StoreError, StoreMissing
 from pgdrill.store.base import Incomplete, ObjectInfo, Readable, Store
 
 CHUNK = 1 << 20
@@ -78,14 +78,22 @@ class LocalStore(Store):
         path = self._path(key)
         try:
             return open(path, "rb")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"{key} not found in {self.url}") from None
         except OSError as exc:
             raise _os_error("cannot read", path, exc) from None
 
-    def _walk(self, prefix: str) -> Iterator[Path]:
-        if not self.root.exists():
+    def require(self) -> None:
+        """The store folder exists (see Store: only a backup creates it)."""
+        if self.root.is_dir():
             return
+        if self.root.exists():
+            raise StoreMissing(f"store {self.root} is a file, not a store folder",
+                               "check --store (only `pgdrill backup` creates a store)")
+        raise StoreMissing(f"store {self.root} does not exist", "check --store (only `pgdrill backup` creates a store)")
+
+    def _walk(self, prefix: str) -> Iterator[Path]:
+        self.require()
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames.sort()
             for name in sorted(filenames):
@@ -113,7 +121,7 @@ class LocalStore(Store):
         path = self._path(key)
         try:
             st = path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
             raise _os_error("cannot stat", path, exc) from None

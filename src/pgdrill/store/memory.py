@@ -8,18 +8,28 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import BinaryIO
 
-from pgdrill.errors import NotFound
+from pgdrill.errors import NotFound, StoreMissing
 from pgdrill.store.base import Incomplete, ObjectInfo, Readable, Store
 
 
 class MemoryStore(Store):
-    def __init__(self, name: str = "memory") -> None:
+    def __init__(self, name: str = "memory", *, exists: bool = True) -> None:
         self.url = f"memory://{name}"
+        self.created = exists  # False: a store no backup has created yet (until check_writable)
         self._objects: dict[str, tuple[bytes, datetime]] = {}
         self._incomplete: dict[str, Incomplete] = {}
         self._lock = threading.Lock()
 
+    def check_writable(self) -> None:
+        self.created = True
+
+    def _require(self) -> None:
+        if not self.created:
+            raise StoreMissing(f"store {self.url} does not exist",
+                               "check --store (only `pgdrill backup` creates a store)")
+
     def put(self, key: str, source: Readable, *, expected_size: int | None = None) -> int:
+        self.created = True
         buf = io.BytesIO()
         while True:
             chunk = source.read(1 << 16)
@@ -38,6 +48,7 @@ class MemoryStore(Store):
             return io.BytesIO(self._objects[key][0])
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        self._require()
         with self._lock:
             items = sorted(self._objects.items())
         for key, (data, modified) in items:
@@ -56,6 +67,7 @@ class MemoryStore(Store):
             self._objects.pop(key, None)
 
     def incomplete(self) -> Iterator[Incomplete]:
+        self._require()
         with self._lock:
             yield from list(self._incomplete.values())
 

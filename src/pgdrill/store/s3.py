@@ -17,8 +17,16 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from pgdrill.errors import AccessDenied, ConfigError, NotFound, StoreError
-from pgdrill.store.base import Incomplete, ObjectInfo, Readable, Store
+from pgdrill.errors import (
+    AccessDenied,
+    ConfigError,
+    CredentialsMissing,
+    NotFound,
+    PgdrillError,
+    StoreError,
+    StoreMissing,
+)
+from pgdrill.store.base import Incomplete, ObjectInfo, Readable, Store, Unsupported
 from pgdrill.store.options import S3Options
 
 if TYPE_CHECKING:
@@ -84,6 +92,7 @@ class S3Store(Store):
         self.options = options or S3Options()
         self.client = client or _client()
         self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self._exists = False  # known to exist (something listed under the prefix)
 
     # -- helpers ------------------------------------------------------------------------------
     def _key(self, key: str) -> str:
@@ -97,7 +106,7 @@ class S3Store(Store):
             code = exc.response.get("Error", {}).get("Code", "")
             msg = exc.response.get("Error", {}).get("Message", "") or code
             if code == "NoSuchBucket":
-                return StoreError(f"bucket {self.bucket} does not exist", "create it or fix the store URL")
+                return StoreMissing(f"bucket {self.bucket} does not exist", "create it or fix the store URL")
             if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
                 return AccessDenied(
                     f"{action} s3://{self.bucket}/{self._key(key)}: access denied ({code})",
@@ -105,8 +114,8 @@ class S3Store(Store):
                 )
             return StoreError(f"{action} s3://{self.bucket}/{self._key(key)}: {code} {msg}".strip(),
                               _GAVE_UP if code in _RETRIED else "check the S3 service and the bucket's settings")
-        if isinstance(exc, botocore.exceptions.NoCredentialsError):
-            return StoreError(
+        if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+            return CredentialsMissing(
                 "no AWS credentials found", "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or OIDC"
             )
         if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectionError):
@@ -123,7 +132,7 @@ class S3Store(Store):
             client_error = isinstance(exc, botocore.exceptions.ClientError)
             code = exc.response.get("Error", {}).get("Code") if client_error else None  # type: ignore[union-attr]
             if code in ("404", "NoSuchBucket"):
-                raise StoreError(f"bucket {self.bucket} does not exist", "create it or fix the store URL") from None
+                raise StoreMissing(f"bucket {self.bucket} does not exist", "create it or fix the store URL") from None
             raise self._error("cannot access", "", exc) from None
         if self.options.object_lock_days:
             self._check_object_lock()
@@ -177,20 +186,34 @@ class S3Store(Store):
         config.max_in_memory_upload_chunks = 6
         counter = _Counting(source)
         extra = self.options.put_args()
+        full = self._key(key)
+        started: list[str] = []  # multipart upload ids of this put, to abort for certain on failure
+
+        def created(parsed: dict[str, Any] | None = None, **_: Any) -> None:
+            if parsed and parsed.get("Key") == full and parsed.get("UploadId"):
+                started.append(str(parsed["UploadId"]))
+
+        events = self.client.meta.events
+        hook = f"pgdrill-put-{id(started)}"
+        events.register("after-call.s3.CreateMultipartUpload", created, unique_id=hook)
         try:
             # s3transfer aborts the multipart upload itself when reading or any part fails.
             self.client.upload_fileobj(
-                cast(BinaryIO, counter), self.bucket, self._key(key),
+                cast(BinaryIO, counter), self.bucket, full,
                 ExtraArgs=extra or None, Config=config,
             )
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            raise self._error("cannot upload", key, exc) from None
+            raise _noting(self._error("cannot upload", key, exc), self._abort(full, started)) from None
         except Exception as exc:
             # s3transfer wraps errors raised by our reader; surface the original one.
             cause = exc.__cause__ or exc.__context__
-            if isinstance(exc, StoreError) or cause is None:
-                raise
-            raise cause from None
+            original = exc if isinstance(exc, StoreError) or cause is None else cause
+            note = self._abort(full, started)
+            if note:
+                raise _noting(original, note) from None
+            raise original from None
+        finally:
+            events.unregister("after-call.s3.CreateMultipartUpload", unique_id=hook)
         if not counter.eof and counter.read(1):
             # The upload finished before the source did: never leave that object behind.
             self.delete(key)
@@ -198,6 +221,30 @@ class S3Store(Store):
         if extra.get("ObjectLockMode"):
             self._ensure_retention(key, extra)
         return counter.count
+
+    def _abort(self, full_key: str, upload_ids: list[str]) -> str | None:
+        """Abort the failed put's multipart uploads for certain: s3transfer tries once and swallows an
+        error, and a server that refuses (AbortMultipartUpload answered 405) keeps the parts — stored
+        and billed, and invisible to ``incomplete`` on servers that cannot list uploads either. None
+        when nothing is left over, else the sentence for the backup's error."""
+        refused = []
+        for upload_id in upload_ids:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
+            except botocore.exceptions.ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in ("NoSuchUpload", "404"):
+                    continue  # s3transfer's own abort went through
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                refused.append(f"{upload_id[:16]}… (AbortMultipartUpload answered {status or ''} {code})".replace(
+                    "answered  ", "answered "))
+            except botocore.exceptions.BotoCoreError as exc:
+                refused.append(f"{upload_id[:16]}… ({type(exc).__name__})")
+        if not refused:
+            return None
+        return (f"the unfinished multipart upload of s3://{self.bucket}/{full_key} could not be aborted: "
+                f"{', '.join(refused)}; its parts stay stored until a lifecycle rule (AbortIncompleteMultipartUpload) "
+                "or the provider's console removes them")
 
     def open(self, key: str) -> BinaryIO:
         try:
@@ -210,14 +257,33 @@ class S3Store(Store):
             raise self._error("cannot read", key, exc) from None
         return cast(BinaryIO, _Body(resp["Body"], self, key))
 
+    def require(self) -> None:
+        """The store exists: the bucket does, and (with a prefix) something is stored under the prefix —
+        S3 has no folders, so a prefix nothing was ever written to is no store (see Store)."""
+        if self._exists:
+            return
+        try:
+            resp = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key("") if self.prefix else "",
+                                               MaxKeys=1)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._error("cannot list", "", exc) from None
+        if self.prefix and not resp.get("Contents"):
+            raise StoreMissing(f"store {self.url} does not exist: nothing is stored under that prefix",
+                               "check --store (only `pgdrill backup` creates a store)")
+        self._exists = True
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
+        found = False
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
                 for obj in page.get("Contents", []):
+                    found = self._exists = True
                     yield ObjectInfo(self._rel(obj["Key"]), int(obj["Size"]), obj["LastModified"])
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._error("cannot list", prefix, exc) from None
+        if not found:
+            self.require()
 
     def stat(self, key: str) -> ObjectInfo | None:
         try:
@@ -237,6 +303,7 @@ class S3Store(Store):
             raise self._error("cannot delete", key, exc) from None
 
     def incomplete(self) -> Iterator[Incomplete]:
+        self.require()
         paginator = self.client.get_paginator("list_multipart_uploads")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key("")):
@@ -244,6 +311,10 @@ class S3Store(Store):
                     started = self._last_activity(up["Key"], up["UploadId"], up["Initiated"])
                     yield Incomplete(self._rel(up["Key"]), started, up["UploadId"])
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            unsupported = _unsupported(exc)
+            if unsupported:
+                raise Unsupported(f"{self.url} cannot list unfinished uploads (ListMultipartUploads answered "
+                                  f"{unsupported})") from None
             raise self._error("cannot list uploads in", "", exc) from None
 
     def _last_activity(self, full_key: str, upload_id: str, initiated: datetime) -> datetime:
@@ -267,7 +338,33 @@ class S3Store(Store):
                 Bucket=self.bucket, Key=self._key(upload.key), UploadId=upload.handle
             )
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            unsupported = _unsupported(exc)
+            if unsupported:
+                raise Unsupported(f"{self.url} cannot abort unfinished uploads (AbortMultipartUpload answered "
+                                  f"{unsupported})") from None
             raise self._error("cannot abort upload of", upload.key, exc) from None
+
+
+def _noting(exc: BaseException, note: str | None) -> BaseException:
+    """``exc`` with ``note`` added to its one-line message (a PgdrillError keeps its class and hint)."""
+    if not note:
+        return exc
+    if isinstance(exc, PgdrillError):
+        exc.message = f"{exc.message}; {note}"
+        exc.args = (exc.message,)
+        return exc
+    return StoreError(f"upload failed: {type(exc).__name__}: {exc}; {note}")
+
+
+def _unsupported(exc: Exception) -> str | None:
+    """'501 NotImplemented' when an S3-compatible server says it does not implement the call."""
+    if not isinstance(exc, botocore.exceptions.ClientError):
+        return None
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = exc.response.get("Error", {}).get("Code", "")
+    if status in (405, 501) or code in ("NotImplemented", "MethodNotAllowed"):
+        return f"{status or ''} {code}".strip()
+    return None
 
 
 class _Counting:
