@@ -251,23 +251,26 @@ class RestClient:
 
     # -- the request loop ---------------------------------------------------------------------
     def request(self, method: str, url: str, *, what: str, params: Mapping[str, Any] | None = None,
-                json: Any = None, idempotent: bool | None = None) -> httpx.Response:
+                json: Any = None, text: str | None = None, idempotent: bool | None = None) -> httpx.Response:
         """One call with the shared rules; returns a response with status < 400 or raises ApiError.
 
         ``idempotent`` overrides the method's default (a POST that is harmless to repeat, such as a
-        comment, may say so; the caller then accepts a duplicate after a lost answer).
+        comment, may say so; the caller then accepts a duplicate after a lost answer). ``text`` sends a
+        plain-text body instead of JSON (scrubbed the same way).
         """
         method = method.upper()
         safe = method in SAFE_METHODS if idempotent is None else idempotent
         if url.startswith(("http://", "https://")) and origin(url) != origin(self.base_url):
             raise self.error_for(None, f"{what}: refusing to send the token to {origin(url)[1]}")
         body = scrub_json(json) if json is not None else None
+        content = secrets.scrub(text).encode() if text is not None else None
+        extra = {"Content-Type": "text/plain; charset=utf-8"} if text is not None else None
         tries: dict[str, int] = {}
         redirects = 0
         while True:
             try:
                 resp = self._http.request(method, url.lstrip("/") if not url.startswith("http") else url,
-                                          params=params, json=body)
+                                          params=params, json=body, content=content, headers=extra)
             except httpx.TransportError as exc:
                 # A failed connect never reached the service, so even a POST is safe to repeat.
                 n = tries["retry"] = tries.get("retry", 0) + 1

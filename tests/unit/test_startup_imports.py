@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-#: modules that cost tens of milliseconds each (or pull in the HTTP, Neon or GitHub code)
-HEAVY = ("psycopg", "boto3", "botocore", "httpx", "pydantic", "yaml", "pyrage",
-         "pgdrill.providers", "pgdrill.report.github", "pgdrill.rest", "pgdrill.report.notify")
+#: modules that cost tens of milliseconds each, and the HTTP, Neon, GitHub and notification code (their
+#: settings models are light: every command validates pgdrill.yml with them)
+HEAVY = ("psycopg", "boto3", "botocore", "httpx", "pydantic", "yaml", "pyrage", "pgdrill.rest",
+         "pgdrill.providers.neon.client", "pgdrill.providers.neon.provider", "pgdrill.report.github.client",
+         "pgdrill.report.github.issues", "pgdrill.report.github.publish", "pgdrill.report.notify.send")
 
 _PROBE = """
 import json, sys
@@ -63,3 +65,20 @@ def test_list_on_a_local_store_loads_no_s3_http_or_database_code(tmp_path: Path)
     assert code == 0
     # manifests are pydantic models and pgdrill.yml is YAML; nothing else heavy
     assert heavy(modules, allowed=("pydantic", "yaml")) == []
+
+
+def test_a_failing_backup_outside_actions_loads_no_http_or_github_code(tmp_path: Path) -> None:
+    code, modules = imported(["backup", "--database-url", "postgresql://u@127.0.0.1:1/x", "--store",
+                              str(tmp_path / "store")], tmp_path)
+    assert code == 3
+    # psycopg is what a backup uses; the GitHub publisher, notifications and Neon are not
+    assert heavy(modules, allowed=("psycopg", "pydantic", "yaml")) == []
+
+
+def test_notifications_load_only_when_a_url_is_set(tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
+    code, modules = imported(["monitor", "--store", str(tmp_path / "store"), "--ping-url",
+                              "http://127.0.0.1:1/ping/x"], tmp_path)
+    assert code == 1  # NoBackup; the ping failing is only a warning
+    assert "pgdrill.report.notify.send" in modules and "httpx" in modules
+    assert heavy(modules, allowed=("pydantic", "yaml", "httpx", "pgdrill.rest", "pgdrill.report.notify.send")) == []

@@ -10,11 +10,12 @@ from pgdrill.cli.base import (
     common,
     dump_options,
     emit,
-    github_settings,
     identity_option,
+    notify_options,
     progress_printer,
     publish_outcome,
     settings_of,
+    start_job,
     warn,
 )
 from pgdrill.cli.sources import restore_options
@@ -28,6 +29,7 @@ from pgdrill.errors import CheckFailed
               help="Tag the backup (repeatable), e.g. pre-deploy.")
 @apply(dump_options)
 @common(writes="backups")
+@apply(notify_options)
 @click.pass_context
 def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """Dump a database into the store, with a manifest of exact row counts."""
@@ -35,8 +37,8 @@ def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     from pgdrill.report import backups as render
     from pgdrill.settings import jobs
 
+    start_job(ctx)  # bad github:/notify: settings fail before the backup, not after; the start ping
     req = jobs.backup(settings_of(ctx))
-    github_settings(ctx)  # a bad github: section must fail before the backup, not after
     manifest = run_backup(req, progress_printer(ctx))
     emit(as_json, render.backup_json(manifest), render.backup_text(manifest))
     publish_outcome(ctx, render.backup_outcome(manifest))

@@ -32,9 +32,12 @@ class _Run:
     environment: str | None = None
     published: bool = False
     github: Any = None
+    store: str | None = None
+    notifier: Any = None  # pgdrill.report.notify.send.Notifier, when a notification URL is set
 
     def reset(self) -> None:
         self.job, self.environment, self.published, self.github = None, None, False, None
+        self.store, self.notifier = None, None
 
 
 RUN = _Run()
@@ -185,6 +188,17 @@ sse_options = [
          help="S3 server-side encryption of what this command writes."),
     _opt("--sse-kms-key-id", envvar="PGDRILL_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key for aws:kms."),
 ]
+#: for the commands whose end is notified (backup, drill, monitor)
+notify_options = [
+    _opt("--slack-webhook-url", envvar="PGDRILL_SLACK_WEBHOOK_URL", metavar="URL",
+         help="Slack incoming webhook: a message on failure and on recovery (env PGDRILL_SLACK_WEBHOOK_URL)."),
+    _opt("--webhook-url", envvar="PGDRILL_WEBHOOK_URL", metavar="URL",
+         help="POST a JSON document on failure and on recovery: job, verdict, store, ids, error, run URL."),
+    _opt("--ping-url", envvar="PGDRILL_PING_URL", metavar="URL",
+         help="healthchecks.io-style ping: URL/start at the start, URL on success, URL/fail on failure."),
+    _opt("--notify-success", is_flag=True, envvar="PGDRILL_NOTIFY_SUCCESS",
+         help="Also message Slack and the webhook when the job passes."),
+]
 #: for commands that write backups
 object_lock_option = _opt("--object-lock-days", envvar="PGDRILL_OBJECT_LOCK_DAYS", type=int, metavar="N",
                           help="S3 object-lock (compliance) retention for new backups.")
@@ -252,34 +266,76 @@ def stdout_is_tty() -> bool:
 
 def github_settings(ctx: click.Context) -> Any:
     """The ``github:`` section for this run; read early so a bad section fails before the job runs."""
-    from pgdrill.report.github import GitHubSettings
+    from pgdrill.report.github.settings import GitHubSettings
 
     s = settings_of(ctx)
     RUN.environment = s.environment
+    RUN.store = s.text("store")
     RUN.github = s.section("github", GitHubSettings)
     return RUN.github
 
 
-def publish_outcome(ctx: click.Context, outcome: Any) -> None:
-    """Hand a job's Outcome to the GitHub publisher (a no-op outside GitHub Actions)."""
-    from pgdrill.report.github import publish
+def start_job(ctx: click.Context) -> None:
+    """Before the job runs: read the publishers' settings (a bad ``github:`` or ``notify:`` fails now,
+    not after the backup), learn the job's previous verdict from its store (for "recovered"
+    notifications) and send the start ping. Only loads the notification code when a URL is set."""
+    github_settings(ctx)
+    if RUN.job is None:
+        return
+    from pgdrill.settings import jobs
+
+    s = settings_of(ctx)
+    notify = jobs.notify(s)
+    if notify is None or RUN.job not in notify.jobs:
+        return
+    from pgdrill.report.notify.previous import previous_verdict
+    from pgdrill.report.notify.send import Notifier
+
+    RUN.notifier = Notifier(notify, RUN.job)
+    RUN.notifier.previous = previous_verdict(RUN.job, jobs.store(s, required=False))
+    RUN.notifier.start()
+    for w in RUN.notifier.warnings:
+        warn(w)
+    RUN.notifier.warnings.clear()
+
+
+def _publish(outcome: Any) -> None:
+    """Every publisher, in order: GitHub (summary, outputs, issue; only inside Actions), then the
+    notifiers, which learn from the issue whether this pass is a recovery. Never raises."""
+    import os
+    from dataclasses import replace
+
+    from pgdrill.report.actions import in_actions
 
     RUN.published = True
-    result = publish(outcome, github_settings(ctx))
-    for w in result.warnings:
-        warn(w)
+    if outcome.store is None and RUN.store:
+        outcome = replace(outcome, store=RUN.store)
+    closed = False
+    if in_actions(os.environ):
+        from pgdrill.report.github import publish
+
+        result = publish(outcome, RUN.github)
+        closed = result.issue is not None and result.issue.action == "closed"
+        for w in result.warnings:
+            warn(w)
+    if RUN.notifier is not None:
+        for w in RUN.notifier.finish(outcome, issue_closed=closed):
+            warn(w)
+
+
+def publish_outcome(ctx: click.Context, outcome: Any) -> None:
+    """Hand a job's Outcome to the publishers."""
+    if RUN.github is None:
+        github_settings(ctx)
+    _publish(outcome)
 
 
 def publish_failure(exc: BaseException) -> None:
-    """A job that raised still reports: summary, outputs (passed=false) and the post-mortem issue."""
+    """A job that raised still reports: summary, outputs (passed=false), the post-mortem issue and the
+    failure notifications."""
     if RUN.published or RUN.job not in PUBLISHED_JOBS:
         return
-    from pgdrill.report.github import publish
     from pgdrill.report.outcome import Outcome
 
-    RUN.published = True
     error: BaseException | str = exc if not isinstance(exc, KeyboardInterrupt) else "interrupted"
-    outcome = Outcome.from_error(str(RUN.job), error, environment=RUN.environment)
-    result = publish(outcome, RUN.github)
-    for w in result.warnings:
-        warn(w)
+    _publish(Outcome.from_error(str(RUN.job), error, environment=RUN.environment))

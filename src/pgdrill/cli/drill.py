@@ -7,14 +7,17 @@ from pathlib import Path
 import click
 
 from pgdrill.cli.base import (
+    apply,
     cli,
     common,
     emit,
     identity_option,
+    notify_options,
     progress_printer,
     publish_outcome,
     report_option,
     settings_of,
+    start_job,
     warn,
     write_report,
 )
@@ -40,6 +43,7 @@ from pgdrill.errors import CheckFailed
 @identity_option
 @common(writes="records")
 @point_in_time_options
+@apply(notify_options)
 @click.pass_context
 def drill(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: object) -> None:
     """Restore a backup into a scratch database, check it, measure RTO/RPO, record the drill.
@@ -49,6 +53,7 @@ def drill(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: o
     from pgdrill.report import drill as render
     from pgdrill.settings import jobs
 
+    start_job(ctx)
     plan = jobs.drill(settings_of(ctx))
     result = run_drill(plan.source, plan.request, progress_printer(ctx))
     for w in result.warnings:

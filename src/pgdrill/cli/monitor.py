@@ -8,11 +8,13 @@ import click
 
 from pgdrill import secrets
 from pgdrill.cli.base import (
+    apply,
     cli,
     common,
-    github_settings,
+    notify_options,
     publish_outcome,
     settings_of,
+    start_job,
 )
 from pgdrill.errors import CheckFailed, ConfigError
 
@@ -38,6 +40,7 @@ FORMATS = ("text", "json", "prometheus", "markdown")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the output to FILE (atomically: a node-exporter textfile is never half-written).")
 @common(json=False)
+@apply(notify_options)
 @click.pass_context
 def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | None, **_: object) -> None:
     """Check backup age, size, row counts, schedule, failed attempts and drills.
@@ -49,8 +52,8 @@ def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | 
     from pgdrill.settings import jobs
 
     s = settings_of(ctx)
+    start_job(ctx)
     limits = jobs.thresholds(s)
-    github_settings(ctx)
     store = jobs.store(s)
     assert store is not None
     health = run_monitor(store, limits)

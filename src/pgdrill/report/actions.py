@@ -86,7 +86,9 @@ def add_mask(value: str, stream: TextIO | None = None) -> None:
 
 #: env variables whose whole value is a secret, whatever pgdrill does with them
 _SECRET_ENV = re.compile(r"(^|_)(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|IDENTITY|CREDENTIALS?)$")
-_SECRET_ENV_EXACT = {"PGPASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "NEON_API_KEY"}
+_SECRET_ENV_EXACT = {"PGPASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "NEON_API_KEY",
+                     # whoever has a webhook or ping URL can post to the channel or silence the check
+                     "PGDRILL_SLACK_WEBHOOK_URL", "PGDRILL_WEBHOOK_URL", "PGDRILL_PING_URL"}
 _DSN_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
 
 

@@ -41,6 +41,7 @@ class Outcome:
     ``backup_id``   the backup made, restored or checked, if any
     ``run_url``     link to the CI run (filled from the environment by the publisher when missing)
     ``details``     ordered label → value strings for the issue body, e.g. ``{"RTO": "4m (target 30m)"}``
+    ``store``       the store the job worked on, as given (never carries credentials)
     """
 
     job: str
@@ -54,6 +55,7 @@ class Outcome:
     backup_id: str | None = None
     run_url: str | None = None
     details: Mapping[str, str] = field(default_factory=dict)
+    store: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.job, str) or not _JOB.match(self.job):
@@ -115,6 +117,7 @@ class Outcome:
             "backup_id": self.backup_id,
             "run_url": self.run_url,
             "details": dict(self.details),
+            "store": self.store,
         }
 
     @classmethod
@@ -137,6 +140,7 @@ class Outcome:
             backup_id=data.get("backup_id"),
             run_url=data.get("run_url"),
             details=dict(data.get("details") or {}),
+            store=data.get("store"),
         )
 
 

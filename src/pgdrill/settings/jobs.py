@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pgdrill.monitor import Thresholds
     from pgdrill.predeploy import PredeployRequest
     from pgdrill.prune import PruneRequest
+    from pgdrill.report.notify.settings import NotifySettings
     from pgdrill.restore import RestoreRequest
     from pgdrill.sources import Source
     from pgdrill.table_restore import TableRestoreRequest
@@ -231,3 +232,25 @@ def thresholds(s: Settings) -> Thresholds:
 
 def _off(value: object) -> bool:
     return value is False or str(value).strip().lower() in ("off", "none")  # YAML reads a bare off as false
+
+
+# -- notifications --------------------------------------------------------------------------------
+def notify(s: Settings) -> NotifySettings | None:
+    """--slack-webhook-url/--webhook-url/--ping-url (or PGDRILL_*) over the `notify:` section; None when
+    no URL is set at all (no notification code is loaded then)."""
+    from pgdrill.report.notify.settings import URL_KEYS, NotifySettings, check_url
+
+    given = {k: s.given[k] for k in URL_KEYS if s.given_now(k)}
+    if not given and not s.config.raw_section("notify", s.environment):
+        return None
+    base = s.section("notify", NotifySettings)
+    update: dict[str, object] = {}
+    for key, value in given.items():
+        try:
+            update[key] = check_url(str(value), s.where(key))
+        except ValueError as exc:
+            raise ConfigError(str(exc), "use the https:// URL the service gave you") from None
+    if s.given_now("notify_success"):
+        update["on_success"] = True
+    settings = base.model_copy(update=update)
+    return settings if settings.any else None
