@@ -252,26 +252,35 @@ def find(explicit: str | None) -> Path | None:
     return None
 
 
-def load(explicit: str | None = None) -> Config:
+def read(explicit: str | None = None) -> tuple[Config, list[ConfigError]]:
+    """pgdrill.yml and everything wrong with it, without stopping at the first problem (``pgdrill
+    check`` lists them all). A file that cannot be parsed gives an empty Config and its one error."""
     path = find(explicit)
     if path is None:
-        return Config()
+        return Config(), []
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError(f"{path}{where}: YAML {problem}", "fix the YAML syntax") from None
+        return Config(path), [ConfigError(f"{path}{where}: YAML {problem}", "fix the YAML syntax")]
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
-                          "check the file's permissions and that it is UTF-8 text") from None
+        return Config(path), [ConfigError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
+                                          "check the file's permissions and that it is UTF-8 text")]
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys", "see the README's pgdrill.yml reference")
-    _validate(path, doc)
-    return Config(path, doc)
+        return Config(path), [ConfigError(f"{path}: the top level must be a mapping of keys",
+                                          "see the README's pgdrill.yml reference")]
+    return Config(path, doc), problems(path, doc)
+
+
+def load(explicit: str | None = None) -> Config:
+    config, found = read(explicit)
+    if found:
+        raise found[0]
+    return config
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

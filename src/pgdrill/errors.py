@@ -108,3 +108,11 @@ class Interrupted(PgdrillError):
     """SIGINT/SIGTERM arrived; cleanup ran."""
 
     exit_code = 3
+
+
+class PreflightFailed(PgdrillError):
+    """``pgdrill check`` found problems: 2 when any is the user's to fix, else 3."""
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int = 2) -> None:
+        super().__init__(message, hint)
+        self.exit_code = exit_code

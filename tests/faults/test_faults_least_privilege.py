@@ -129,6 +129,10 @@ def test_s3_policies_from_the_docs(iam_s3: S3Server, pg: PgServer, small_source:
         key = iam.create_access_key(UserName=f"pgdrill-{job}")["AccessKey"]
         keys[job] = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
                      "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.endpoint}
+    iam.create_user(UserName="pgdrill-admin")  # to look at the bucket as it is, once auth is on
+    iam.put_user_policy(UserName="pgdrill-admin", PolicyName="all", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    admin_key = iam.create_access_key(UserName="pgdrill-admin")["AccessKey"]
     # from now on every request is checked against the caller's IAM policies
     urllib3.PoolManager().request("POST", f"{server.endpoint}/moto-api/reset-auth", body=b"0")
 
@@ -177,4 +181,25 @@ def test_s3_policies_from_the_docs(iam_s3: S3Server, pg: PgServer, small_source:
     assert r.code == 3 and "access denied" in r.err, r.err
     with pytest.raises(botocore.exceptions.ClientError, match=DENIED):
         s3_as("drill").delete_object(Bucket="acme-backups", Key=f"prod/{previous}")
+
+    # `pgdrill check` with each role says what will and will not work, and writes nothing.
+    root = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1",
+                        aws_access_key_id=admin_key["AccessKeyId"], aws_secret_access_key=admin_key["SecretAccessKey"])
+    before = sorted(o["Key"] for o in root.list_objects_v2(Bucket="acme-backups")["Contents"])
+    r = run("backup", "check", "--store", store, "--json")
+    assert r.code == 0, r.err  # a backup-only role is the recommended set-up: warnings, not failures
+    items = {i["name"]: i for i in json.loads(r.out)["items"]}
+    assert [items[k]["status"] for k in ("store list", "store write", "store read", "store delete")] == [
+        "ok", "ok", "warn", "warn"]
+    assert items["store access"]["status"] == "warn"
+    assert "write-only credentials" in items["store access"]["detail"]
+    assert "backup will work; drill, restore, verify, list, monitor, prune will not" in items["store access"]["detail"]
+    r = run("drill", "check", "--store", store, "--json")
+    assert r.code == 0, r.err
+    items = {i["name"]: i for i in json.loads(r.out)["items"]}
+    assert [items[k]["status"] for k in ("store list", "store write", "store read", "store delete")] == [
+        "ok", "warn", "ok", "warn"]
+    assert "drill, restore, verify, list, monitor will work; backup, prune will not" in items["store access"]["detail"]
+    assert sorted(o["Key"] for o in root.list_objects_v2(Bucket="acme-backups")["Contents"]) == before
+    assert root.list_multipart_uploads(Bucket="acme-backups").get("Uploads", []) == []
     scanner.assert_clean()

@@ -52,7 +52,7 @@ def test_help_lists_every_command_without_loading_their_work(tmp_path: Path) -> 
     assert heavy(modules) == []
 
 
-@pytest.mark.parametrize("command", ["backup", "drill", "monitor", "prune", "restore", "predeploy"])
+@pytest.mark.parametrize("command", ["backup", "drill", "monitor", "prune", "restore", "predeploy", "check"])
 def test_command_help_imports_nothing_heavy(tmp_path: Path, command: str) -> None:
     code, modules = imported([command, "--help"], tmp_path)
     assert code == 0

@@ -43,7 +43,7 @@ class _Run:
 RUN = _Run()
 
 #: commands whose result is published to GitHub (summary, outputs, post-mortem issues)
-PUBLISHED_JOBS = ("backup", "predeploy", "drill", "monitor", "restore", "prune")
+PUBLISHED_JOBS = ("backup", "predeploy", "drill", "monitor", "restore", "prune", "check")
 
 
 class State:
@@ -67,7 +67,7 @@ COMMANDS = {
     "backup": "pgdrill.cli.backups", "list": "pgdrill.cli.backups", "verify": "pgdrill.cli.backups",
     "restore": "pgdrill.cli.backups", "drill": "pgdrill.cli.drill", "drills": "pgdrill.cli.drill",
     "predeploy": "pgdrill.cli.predeploy", "monitor": "pgdrill.cli.monitor", "prune": "pgdrill.cli.prune",
-    "demo": "pgdrill.cli.demo",
+    "check": "pgdrill.cli.check", "demo": "pgdrill.cli.demo",
 }
 
 
@@ -145,13 +145,22 @@ def settings_of(ctx: click.Context) -> Settings:
     cached = ctx.meta.get("pgdrill.settings")
     if isinstance(cached, Settings):
         return cached
+    config = state(ctx).config(ctx.params.get("config"))
+    return settings_for(ctx, config)
+
+
+def settings_for(ctx: click.Context, config: Config, *, environment: bool = True) -> Settings:
+    """The command's parameters over ``config`` (``environment=False``: ignore --environment)."""
+    from pgdrill.settings import Settings
+
     values: dict[str, tuple[Any, Origin | None]] = {}
     for name, value in ctx.params.items():
+        if name == "environment" and not environment:
+            continue
         source = ctx.get_parameter_source(name)
         origin: Origin | None = ("flag" if source is ParameterSource.COMMANDLINE
                                  else "env" if source is ParameterSource.ENVIRONMENT else None)
         values[name] = (value, origin)
-    config = state(ctx).config(ctx.params.get("config"))
     result = Settings.from_values(values, config)
     ctx.meta["pgdrill.settings"] = result
     return result

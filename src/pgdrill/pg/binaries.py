@@ -149,9 +149,14 @@ def _install(major: int) -> Client | None:
     return None
 
 
+def installed_for_dump(server_major: int) -> Client | None:
+    """The pg_dump :func:`for_dump` would run without installing anything (None: it would install one)."""
+    return _first_of_major(server_major) or next((c for c in available() if c.major == server_major), None)
+
+
 def for_dump(server_major: int) -> Client:
     """pg_dump must be the server's major: older refuses, newer emits syntax older servers reject."""
-    exact = _first_of_major(server_major) or next((c for c in available() if c.major == server_major), None)
+    exact = installed_for_dump(server_major)
     if exact:
         return exact
     installed = _install(server_major)

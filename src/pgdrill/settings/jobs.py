@@ -7,13 +7,14 @@ rules about which settings go together, and returns a request the job can run â€
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pgdrill import secrets
-from pgdrill.errors import ConfigError
+from pgdrill.errors import ConfigError, PgdrillError
 from pgdrill.settings import Settings
 from pgdrill.store import S3Options, Store, open_store
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from pgdrill.drill import DrillRequest
     from pgdrill.monitor import Thresholds
     from pgdrill.predeploy import PredeployRequest
+    from pgdrill.preflight import PreflightRequest
     from pgdrill.prune import PruneRequest
     from pgdrill.report.notify.settings import NotifySettings
     from pgdrill.restore import RestoreRequest
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from pgdrill.table_restore import TableRestoreRequest
 
 DEFAULT_MAX_AGE = "26h"
+T = TypeVar("T")
 
 
 # -- shared pieces ----------------------------------------------------------------------------
@@ -254,3 +257,32 @@ def notify(s: Settings) -> NotifySettings | None:
         update["on_success"] = True
     settings = base.model_copy(update=update)
     return settings if settings.any else None
+
+
+# -- check ------------------------------------------------------------------------------------------
+def preflight(s: Settings, problems: Sequence[ConfigError] = ()) -> PreflightRequest:
+    """What `pgdrill check` looks at. Nothing here raises for a bad value: it becomes that item's
+    failure, so one run lists every problem."""
+    from pgdrill.config import SECTION_MODELS
+    from pgdrill.preflight import PreflightRequest
+    from pgdrill.report.actions import in_actions
+
+    def attempt(read: Callable[[], T]) -> T | PgdrillError:
+        try:
+            return read()
+        except PgdrillError as exc:
+            return exc
+
+    github: object | None = None
+    if in_actions(s.env) and not problems:
+        from pgdrill.report.github.settings import GitHubSettings
+
+        found = attempt(lambda: s.section("github", GitHubSettings))
+        github = found if not isinstance(found, PgdrillError) else None
+    sections = [n for n in SECTION_MODELS if s.config.raw_section(n, s.environment) is not None]
+    return PreflightRequest(
+        config_path=s.config.path, config_problems=tuple(problems), sections=sections,
+        database_url=attempt(lambda: s.url("database_url")), store=attempt(lambda: store(s, required=False)),
+        scratch_url=attempt(lambda: s.url("scratch_url")), recipients=attempt(lambda: recipients(s)),
+        identities=attempt(lambda: identities(s)), github=github, env=s.env,
+    )

@@ -94,6 +94,13 @@ class Store(abc.ABC):
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None
 
+    def probe_write(self, key: str) -> None:
+        """Show that a ``put`` to ``key`` is accepted, leaving nothing behind (``pgdrill check``). The
+        default writes an empty object and deletes it; S3 starts a multipart upload and aborts it, so
+        the write-only credentials of a backup role (no delete) can be checked without a trace."""
+        self.put_bytes(key, b"")
+        self.delete(key)
+
     def check_writable(self) -> None:  # noqa: B027 - optional hook
         """Fail early (StoreError/ConfigError) when the store cannot be used at all; create the store
         when it does not exist yet (a folder; an S3 bucket is never created). Only backups call it."""

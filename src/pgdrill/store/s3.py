@@ -137,6 +137,17 @@ class S3Store(Store):
         if self.options.object_lock_days:
             self._check_object_lock()
 
+    def probe_write(self, key: str) -> None:
+        full = self._key(key)
+        args = {k: v for k, v in self.options.put_args().items() if not k.startswith("ObjectLock")}
+        try:
+            upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=full, **args)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._error("cannot write", key, exc) from None
+        note = self._abort(full, [str(upload["UploadId"])])
+        if note:
+            raise StoreError(f"the write probe worked, but {note}", "pgdrill check needs s3:AbortMultipartUpload")
+
     def _check_object_lock(self) -> None:
         """Object lock can only be enabled when a bucket is created: say so before dumping anything."""
         enabled = None

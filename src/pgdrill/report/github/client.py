@@ -177,6 +177,20 @@ class GitHubClient(RestClient):
         )
         return dict(self.json(resp, f"close issue #{number}"))
 
+    def can_write_issues(self, repo: str) -> bool:
+        """Whether the token may open issues in ``repo``, without opening one: an issue without a title
+        is refused with 422 after the permission check, and with 403 before it."""
+        try:
+            self.request("POST", f"repos/{repo}/issues", json={}, what="check the permission to open issues",
+                         idempotent=True)
+        except GitHubError as exc:
+            if exc.status == 422:
+                return True
+            if exc.status == 403:
+                return False
+            raise
+        return True  # GitHub would never accept an issue without a title; a stand-in might
+
     def ensure_label(self, repo: str, name: str) -> None:
         path = f"repos/{repo}/labels/{quote(name, safe='')}"
         try:
