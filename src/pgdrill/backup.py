@@ -27,7 +27,7 @@ from pgdrill.pg import binaries, migrations, stats
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
 from pgdrill.report.format import human_size
 from pgdrill.store.base import Store
-from pgdrill.streams import HashingReader, Progress, StderrCollector, widen_pipe
+from pgdrill.streams import DataProgress, HashingReader, Progress, StderrCollector, widen_pipe
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,8 @@ class _Counter(threading.Thread):
             self.error = exc
 
 
-def _dump_command(client: binaries.Client, url: DatabaseUrl, snapshot: str, compress: str | None) -> list[str]:
+def _dump_command(client: binaries.Client, url: DatabaseUrl, snapshot: str, compress: str | None,
+                  verbose: bool = False) -> list[str]:
     cmd = [
         client.tool("pg_dump"),
         "--format=custom",
@@ -78,6 +79,8 @@ def _dump_command(client: binaries.Client, url: DatabaseUrl, snapshot: str, comp
         "--no-password",
         f"--dbname={url.conninfo_without_password()}",
     ]
+    if verbose:
+        cmd.append("--verbose")  # its "dumping contents of table" lines are the progress
     if compress:
         cmd.append(f"--compress={compress}")
     return cmd
@@ -139,23 +142,26 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
             compress = req.compress or default_compress(client.major)
             _say(progress, f"dumping {url.redacted} (PostgreSQL {server_version}, {human_size(db_size)} on disk) "
                            f"with pg_dump {client.version} → {req.store.url}")
+            follow = DataProgress(progress, "dumping", "pg_dump", tables=stats.table_sizes(conn)) if progress \
+                else None
             counter = _Counter(conn)
             counter.start()
             env = {**os.environ, **url.subprocess_env()}
             proc = subprocess.Popen(
-                _dump_command(client, url, snapshot, compress),
+                _dump_command(client, url, snapshot, compress, follow is not None),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
             )
             assert proc.stdout is not None and proc.stderr is not None
             widen_pipe(proc.stdout)
-            errs = StderrCollector(proc.stderr)
+            errs = StderrCollector(proc.stderr, on_line=follow.on_line if follow else None)
 
             def check_dump_exit() -> None:
                 rc = proc.wait()
                 if rc != 0:
                     raise SourceError(f"pg_dump failed (exit {rc}): {_first_error(errs.join(10))}", _RETRY)
 
-            plain = HashingReader(proc.stdout, progress, "dumped", on_eof=check_dump_exit)
+            plain = HashingReader(proc.stdout, progress, "dumped", on_eof=check_dump_exit,
+                                  describe=follow.describe if follow else None)
             stream = None
             try:
                 if encrypted:

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -30,12 +30,12 @@ from pgdrill.errors import (
 )
 from pgdrill.manifest import Manifest
 from pgdrill.pg import binaries, compat, parallel, stats
-from pgdrill.pg.archive import HEADER_PEEK, ArchiveHeader, parse_header
+from pgdrill.pg.archive import HEADER_PEEK, ArchiveHeader, parse_header, read_toc
 from pgdrill.pg.conn import DatabaseUrl, connect
 from pgdrill.report.format import human_size
 from pgdrill.secrets import Secret
 from pgdrill.store.base import Readable, Store
-from pgdrill.streams import CHUNK, HashingReader, Progress, StderrCollector
+from pgdrill.streams import CHUNK, DataProgress, HashingReader, Progress, StderrCollector
 
 _ERROR_LINE = re.compile(r"^(?:pg_restore: (?:error|ERROR):|psql:[^:]*:\d+: (?:ERROR|FATAL):)", re.IGNORECASE)
 
@@ -107,13 +107,13 @@ class _PeekReader:
 
 
 @contextlib.contextmanager
-def open_archive(store: Store, m: Manifest, identities: Sequence[Secret],
-                 progress: Progress | None = None) -> Iterator[tuple[HashingReader, _PeekReader]]:
+def open_archive(store: Store, m: Manifest, identities: Sequence[Secret], progress: Progress | None = None,
+                 describe: Callable[[int, float], str] | None = None) -> Iterator[tuple[HashingReader, _PeekReader]]:
     """Stream a backup's plain archive; the HashingReader sees the stored (possibly encrypted) bytes."""
     raw: BinaryIO = store.open(m.object_key)
     plain: Readable | None = None
     try:
-        stored = HashingReader(raw, progress, "read")
+        stored = HashingReader(raw, progress, "read", describe=describe)
         plain = stored
         if m.encrypted:
             from pgdrill import crypto
@@ -148,6 +148,16 @@ def read_header(peek: _PeekReader, m: Manifest) -> ArchiveHeader:
         raise IntegrityError(f"backup {m.id} is not a readable archive: {exc.message}") from None
 
 
+def table_data(peek: _PeekReader, header: ArchiveHeader) -> list[str] | None:
+    """The tables whose rows the archive holds, from its TOC (None when it cannot be read: then
+    progress says bytes only, and pg_restore reports the damage)."""
+    try:
+        toc = read_toc(peek.peek(HEADER_PEEK), header, peek.source.read)
+    except IntegrityError:
+        return None
+    return [f"{e.namespace}.{e.tag}" for e in toc if e.desc == "TABLE DATA"]
+
+
 def drain(reader: Readable) -> None:
     while reader.read(CHUNK):
         pass
@@ -175,8 +185,11 @@ def guard_target(url: DatabaseUrl, clean: bool, confirm: str | None, user_tables
         )
 
 
-def _restore_command(client: binaries.Client, req: RestoreRequest, list_file: str | None) -> list[str]:
+def _restore_command(client: binaries.Client, req: RestoreRequest, list_file: str | None,
+                     verbose: bool = False) -> list[str]:
     cmd = [client.tool("pg_restore"), "--no-password", f"--dbname={req.target_url.conninfo_without_password()}"]
+    if verbose:
+        cmd.append("--verbose")  # its "processing data for table" lines are the progress
     if not req.keep_owners:
         # Roles of the source rarely exist on the target (scratch DBs, other clusters).
         cmd += ["--no-owner", "--no-privileges"]
@@ -297,10 +310,14 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
             drain(stored)
         check_stored(m, stored)
 
-    # Choose pg_restore from the archive's own header.
+    # Choose pg_restore from the archive's own header; count the tables of its TOC for the progress.
     with open_archive(req.store, m, req.identities) as (_, peek):
         header = read_header(peek, m)
+        tables = table_data(peek, header) if progress else None
     client = binaries.for_restore(header.pg_dump_major, target_major)
+    count = len(req.tables) if req.tables else len(tables or []) or None
+    follow = DataProgress(progress, "restoring", "pg_restore", total_bytes=m.size, table_count=count) \
+        if progress else None
 
     list_file = _toc_for_tables(req.store, m, req, client) if req.tables else None
     try:
@@ -309,7 +326,8 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
         if progress:
             progress(f"restoring {m.id} into {req.target_url.redacted} with pg_restore {client.version}")
         env = {**os.environ, **req.target_url.subprocess_env()}
-        with open_archive(req.store, m, req.identities, progress) as (stored, peek):
+        with open_archive(req.store, m, req.identities, progress,
+                          follow.describe if follow else None) as (stored, peek):
             proc: subprocess.Popen[bytes] | compat.ScriptRestore | parallel.ParallelRestore
             errs: StderrCollector | compat.ScriptRestore | parallel.ParallelRestore
             if compat.needs_script_restore(client.major, target_major):
@@ -320,13 +338,17 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
                     client, _restore_command(client, req, list_file), req.atomic, env)
             elif req.jobs > 1 and not req.atomic:
                 # Spooled to a temp file, checked, then restored with N jobs (see pg/parallel.py).
-                proc = errs = parallel.ParallelRestore(_restore_command(client, req, list_file), req.jobs, env,
-                                                       before_start=lambda: check_stored(m, stored))
+                proc = errs = parallel.ParallelRestore(
+                    _restore_command(client, req, list_file, follow is not None), req.jobs, env,
+                    before_start=lambda: check_stored(m, stored), on_line=follow.on_line if follow else None,
+                    on_start=(lambda: progress(f"archive read and checked ({human_size(stored.count)}); pg_restore "
+                                               f"--jobs {req.jobs} starts")) if progress else None)
             else:
-                proc = subprocess.Popen(_restore_command(client, req, list_file), stdin=subprocess.PIPE,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                proc = subprocess.Popen(_restore_command(client, req, list_file, follow is not None),
+                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        env=env)
                 assert proc.stdin is not None and proc.stderr is not None
-                errs = StderrCollector(proc.stderr)
+                errs = StderrCollector(proc.stderr, on_line=follow.on_line if follow else None)
             assert proc.stdin is not None
             try:
                 try:
@@ -364,6 +386,10 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
         errors = errors or [ln for ln in lines if ln.strip()][-1:] or [f"pg_restore exited {rc}"]
     if not req.tables:
         check_stored(m, stored)
+    if follow is not None and progress:
+        n = follow.table_count
+        progress(f"restored {human_size(stored.count)}" + (f", table data of {min(len(follow.done), n)} of {n} "
+                                                           "tables" if n else ""))
     return RestoreResult(
         manifest=m,
         target=req.target_url.redacted,

@@ -21,17 +21,31 @@ def _quiet(_: str) -> None:
     return None
 
 
+def progress_every(default: float = 5.0) -> float:
+    """Seconds between progress lines: PGDRILL_PROGRESS_SECONDS (e.g. 30 for quieter CI logs), else 5."""
+    import os
+
+    try:
+        value = float(os.environ.get("PGDRILL_PROGRESS_SECONDS", default))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
 class HashingReader:
     """Wraps a reader: sha256 and byte count of everything read, progress every few seconds."""
 
     def __init__(self, source: Readable, progress: Progress | None = None, label: str = "",
-                 every: float = 5.0, on_eof: Callable[[], None] | None = None) -> None:
+                 every: float | None = None, on_eof: Callable[[], None] | None = None,
+                 describe: Callable[[int, float], str] | None = None) -> None:
         self.source = source
+        #: the progress line for (bytes so far, bytes per second); default: "<label> 12.3 MiB (4.5 MiB/s)"
+        self.describe = describe
         self.sha = hashlib.sha256()
         self.count = 0
         self.progress = progress or _quiet
         self.label = label
-        self.every = every
+        self.every = progress_every() if every is None else every
         self.on_eof = on_eof
         self._started = time.monotonic()
         self._last = self._started
@@ -46,7 +60,8 @@ class HashingReader:
             if now - self._last >= self.every:
                 self._last = now
                 rate = self.count / max(now - self._started, 1e-6)
-                self.progress(f"{self.label} {human_size(self.count)} ({human_size(rate)}/s)")
+                self.progress(self.describe(self.count, rate) if self.describe else
+                              f"{self.label} {human_size(self.count)} ({human_size(rate)}/s)")
         elif not self._eof:
             self._eof = True
             # Lets the producer veto EOF (e.g. pg_dump exited non-zero) before the store commits.
@@ -79,9 +94,13 @@ def widen_pipe(pipe: IO[bytes], size: int = PIPE_SIZE) -> None:
 
 
 class StderrCollector:
-    """Drains a subprocess's stderr in a thread so a chatty child never blocks on a full pipe."""
+    """Drains a subprocess's stderr in a thread so a chatty child never blocks on a full pipe.
+    ``on_line`` sees every line first and may take it (return True): progress messages of a
+    ``--verbose`` client are followed, not kept with the errors."""
 
-    def __init__(self, stream: IO[bytes], limit: int = 1 << 20) -> None:
+    def __init__(self, stream: IO[bytes], limit: int = 1 << 20,
+                 on_line: Callable[[str], bool] | None = None) -> None:
+        self.on_line = on_line
         self.lines: list[str] = []
         self._size = 0
         self._limit = limit
@@ -91,6 +110,8 @@ class StderrCollector:
     def _drain(self, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf-8", "replace").rstrip("\n")
+            if self.on_line is not None and self.on_line(line):
+                continue
             if self._size < self._limit:
                 self.lines.append(line)
                 self._size += len(line)
@@ -99,3 +120,67 @@ class StderrCollector:
     def join(self, timeout: float | None = None) -> list[str]:
         self._thread.join(timeout)
         return self.lines
+
+
+def verbose_info(tool: str) -> Callable[[str], str | None]:
+    """For the stderr of ``tool --verbose``: the message of an information line ("pg_dump: dumping
+    contents of table …"), None for anything else — errors, warnings and their details stay errors."""
+    prefix = f"{tool}: "
+    kept = ("error:", "warning:", "detail:", "hint:", "while ", "from TOC entry")
+
+    def info(line: str) -> str | None:
+        if not line.startswith(prefix):
+            return None
+        message = line[len(prefix):]
+        return None if message.startswith(kept) else message
+
+    return info
+
+
+class DataProgress:
+    """Progress of a dump or restore through its tables' data, said every few seconds: bytes of the
+    total, tables of the TOC, and the table at work — from the client's ``--verbose`` lines."""
+
+    def __init__(self, progress: Progress, verb: str, tool: str, *, total_bytes: int | None = None,
+                 tables: dict[str, int] | None = None, table_count: int | None = None) -> None:
+        self.progress = progress
+        self.verb = verb
+        self.info = verbose_info(tool)
+        self.total_bytes = total_bytes
+        self.sizes = tables or {}  # schema.table → its size in the database (backup)
+        self.table_count = table_count if table_count is not None else (len(self.sizes) or None)
+        self.done: list[str] = []
+        self._lock = threading.Lock()
+
+    _TABLE = ("processing data for table ", "dumping contents of table ")
+
+    def on_line(self, line: str) -> bool:
+        message = self.info(line)
+        if message is None:
+            return False
+        for start in self._TABLE:
+            if message.startswith(start):
+                with self._lock:
+                    self.done.append(message[len(start):].strip().strip('"'))
+        return True
+
+    def describe(self, count: int, rate: float) -> str:
+        with self._lock:
+            done = list(self.done)
+        parts: list[str] = []
+        if self.sizes:
+            total = sum(self.sizes.values()) or 1
+            # the tables before the one at work are finished
+            finished = sum(self.sizes.get(t, 0) for t in done[:-1])
+            parts.append(f"{100 * finished / total:.0f}% of {human_size(total)} of table data")
+        elif self.total_bytes:
+            parts.append(f"{human_size(count)} of {human_size(self.total_bytes)} "
+                         f"({100 * count / self.total_bytes:.0f}%)")
+        else:
+            parts.append(human_size(count))
+        if self.table_count:
+            parts.append(f"table {min(len(done), self.table_count)} of {self.table_count}"
+                         + (f" ({done[-1]})" if done else ""))
+        if self.sizes:
+            parts.append(f"{human_size(count)} written")
+        return f"{self.verb}: " + ", ".join([*parts, f"{human_size(rate)}/s"])

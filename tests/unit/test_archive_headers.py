@@ -64,3 +64,49 @@ def test_tar_format_is_refused() -> None:
     data[10] = 3  # archTar
     with pytest.raises(IntegrityError, match="not in custom format"):
         parse_header(bytes(data))
+
+
+def _listed(path: Path) -> dict[int, str]:
+    """dump id → the rest of its line ("KIND schema name owner"), as pg_restore --list prints them."""
+    import re
+    import shutil
+    import subprocess
+
+    tool = next((p for p in (Path(f"/var/cache/pgdrill/postgresql/{m}/bin/pg_restore") for m in (18, 17, 16))
+                 if p.exists()), None) or shutil.which("pg_restore")
+    if tool is None or subprocess.run([str(tool), "--version"], capture_output=True).returncode != 0:
+        pytest.skip("no pg_restore 16+ to compare with")
+    out = subprocess.run([str(tool), "--list", str(path)], capture_output=True, text=True, check=True).stdout
+    rows = {}
+    for line in out.splitlines():
+        m = re.match(r"^(\d+); \d+ \d+ (.+)$", line)
+        if m:
+            rows[int(m.group(1))] = m.group(2)
+    return rows
+
+
+@pytest.mark.parametrize("name", [*CASES, "pg18-of-pg15-server.pgdump"])
+def test_the_toc_of_real_archives(name: str) -> None:
+    from pgdrill.pg.archive import read_toc
+
+    path = ARCHIVES / name
+    with open(path, "rb") as f:
+        head = f.read(64)  # less than the header and TOC: the rest is pulled as the reader needs it
+        header = parse_header(path.read_bytes()[:HEADER_PEEK])
+        toc = read_toc(head, header, f.read)
+    by_id = {e.dump_id: e for e in toc}
+    listed = _listed(path)
+    assert listed and set(listed) <= set(by_id)
+    for dump_id, rest in listed.items():
+        e = by_id[dump_id]
+        assert rest.startswith(f"{e.desc} {e.namespace or '-'} {e.tag} "), (rest, e)
+    assert [(e.namespace, e.tag) for e in toc if e.desc == "TABLE DATA"] == [("public", "item")]
+
+
+def test_a_truncated_toc_is_an_integrity_error() -> None:
+    from pgdrill.pg.archive import read_toc
+
+    data = (ARCHIVES / "pg17.pgdump").read_bytes()
+    header = parse_header(data[:HEADER_PEEK])
+    with pytest.raises(IntegrityError, match="truncated"):
+        read_toc(data[: header.toc_start + 40], header, lambda n: b"")

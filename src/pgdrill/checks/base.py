@@ -112,7 +112,10 @@ def _first_line(exc: BaseException) -> str:
 def execute(checks: Sequence[Check], ctx: CheckContext, progress: Progress | None = None) -> list[CheckResult]:
     """Run ``checks`` in order, each timed; one check's error is its own failure, not the run's."""
     results = []
-    for check in checks:
+    for n, check in enumerate(checks, 1):
+        # What is running, not its result: the report shows each result once.
+        if progress:
+            progress(f"check {n} of {len(checks)}: {check.name}")
         t0 = time.monotonic()
         if check.needs_trusted_restore and ctx.restore is not None and not ctx.restore.trusted:
             res = check.result("skip", "not run: the archive failed its integrity check, its data is not trusted")
@@ -125,8 +128,6 @@ def execute(checks: Sequence[Check], ctx: CheckContext, progress: Progress | Non
                 msg = exc.message if hasattr(exc, "message") else _first_line(exc)
                 res = check.result("fail", f"check crashed: {type(exc).__name__}: {msg}")
         res = _finish(check, res, time.monotonic() - t0)
-        if progress:
-            progress(f"check {res.name}: {res.status} — {res.detail}")
         results.append(res)
     return results
 

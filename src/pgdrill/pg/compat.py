@@ -65,7 +65,7 @@ class ScriptRestore:
     def from_command(cls, client: Client, command: Sequence[str], atomic: bool, env: dict[str, str]) -> ScriptRestore:
         """Build from the direct pg_restore command line the pipeline would have run."""
         conninfo = next(a.split("=", 1)[1] for a in command if a.startswith("--dbname="))
-        skip = ("--no-password", "--single-transaction", "--exit-on-error")
+        skip = ("--no-password", "--single-transaction", "--exit-on-error", "--verbose")
         args = [a for a in command[1:] if not a.startswith("--dbname=") and a not in skip]
         return cls(client, args, conninfo, atomic, env)
 

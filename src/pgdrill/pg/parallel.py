@@ -45,7 +45,8 @@ class ParallelRestore:
     """Stands in for the pg_restore Popen (and its StderrCollector) of the streaming pipeline."""
 
     def __init__(self, command: Sequence[str], jobs: int, env: dict[str, str],
-                 before_start: Callable[[], None] = lambda: None) -> None:
+                 before_start: Callable[[], None] = lambda: None, on_line: Callable[[str], bool] | None = None,
+                 on_start: Callable[[], None] | None = None) -> None:
         if any(a in ("--single-transaction", "-1") for a in command):
             raise ValueError("pg_restore --jobs cannot run in a single transaction")
         self._dir = tempfile.mkdtemp(prefix="pgdrill-restore-")
@@ -53,6 +54,8 @@ class ParallelRestore:
         self._command = [*command, f"--jobs={jobs}", self._path]
         self._env = env
         self._before_start = before_start
+        self._on_line = on_line
+        self._on_start = on_start
         self._proc: subprocess.Popen[bytes] | None = None
         self._errs: StderrCollector | None = None
         self._rc: int | None = None
@@ -61,13 +64,15 @@ class ParallelRestore:
     def _start(self) -> None:
         try:
             self._before_start()
+            if self._on_start is not None:
+                self._on_start()
             self._proc = subprocess.Popen(self._command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.PIPE, env=self._env)
         except BaseException:
             self._cleanup()
             raise
         assert self._proc.stderr is not None
-        self._errs = StderrCollector(self._proc.stderr)
+        self._errs = StderrCollector(self._proc.stderr, on_line=self._on_line)
 
     def _cleanup(self) -> None:
         if not self.stdin.file.closed:

@@ -63,6 +63,14 @@ def extensions(conn: Conn) -> dict[str, str]:
     return {str(n): str(v) for n, v in conn.execute("SELECT extname, extversion FROM pg_extension ORDER BY 1")}
 
 
+def table_sizes(conn: Conn) -> dict[str, int]:
+    """schema.table → its size on disk (heap and TOAST: what pg_dump reads), for the backup's progress."""
+    rows = conn.execute(
+        f"SELECT t.nspname, t.relname, pg_table_size(format('%I.%I', t.nspname, t.relname)::regclass) "
+        f"FROM ({USER_TABLES}) t").fetchall()
+    return {table_key(str(r[0]), str(r[1])): int(r[2] or 0) for r in rows}  # type: ignore[call-overload]
+
+
 def database_size(conn: Conn) -> int:
     row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
     return int(row[0]) if row else 0  # type: ignore[call-overload]

@@ -272,10 +272,10 @@ class Source(abc.ABC):
                 if opts.keep:
                     copy.cleanup = CheckResult("cleanup", "skip", one_line(self._kept(copy)))
                 else:
+                    if progress:  # the outcome is the report's cleanup line
+                        progress(f"destroying the copy {copy.name}")
                     t0 = time.monotonic()
                     with signals_deferred():
                         result = self._destroy(copy)
                     copy.cleanup = CheckResult(result.name, result.status, one_line(result.detail),
                                                round(result.duration or time.monotonic() - t0, 3), result.items)
-                if progress:
-                    progress("; ".join((copy.cleanup.detail, *copy.cleanup.items)))
