@@ -88,3 +88,41 @@ def test_jobs_refuse_clean(capsys: pytest.CaptureFixture[str], target_db: Databa
                 "--jobs", "2", "--clean", "--confirm", target_db.dbname)
     assert r.code == 2
     assert "--jobs cannot be combined with --clean" in r.err
+
+
+def test_drill_jobs_auto_by_default(capsys: pytest.CaptureFixture[str], pg: PgServer, db: DatabaseUrl,
+                                    tmp_path: Path) -> None:
+    """The drill's default is --jobs auto: the runner's cores when the archive's copy fits in the
+    temp folder, else 1 and the report says why (a real tmpfs of 1 MiB has no room)."""
+    import json
+    import os
+    import subprocess
+
+    from support.runner import pgdrill_process
+
+    with psycopg.connect(db.conninfo(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 1000)")
+    store = str(tmp_path / "store")
+    assert pgdrill(capsys, "--quiet", "backup", "--database-url", db.conninfo(), "--store", store).code == 0
+    r = pgdrill_process("drill", "--store", store, "--scratch-url", pg.admin_url.conninfo(), "--json",
+                        env={"TMPDIR": str(tmp_path)})
+    assert r.code == 0, r.err
+    cores = len(os.sched_getaffinity(0))
+    assert json.loads(r.out)["restore_jobs"] == min(cores, 16)
+    if cores > 1:
+        assert f"restoring with {cores} parallel jobs" in r.err
+    small = tmp_path / "small-tmp"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True,
+                             check=False).returncode == 0
+    if not mounted:
+        pytest.skip("cannot mount a tmpfs here (root needed)")
+    try:
+        r = pgdrill_process("drill", "--store", store, "--scratch-url", pg.admin_url.conninfo(),
+                            env={"TMPDIR": str(small)})
+    finally:
+        subprocess.run(["umount", "-l", str(small)], capture_output=True, check=False)
+    assert r.code == 0, r.err
+    if cores > 1:
+        assert "warning    restored with 1 job: the archive's temporary copy" in r.out
+        assert f"free in {small}" in r.out

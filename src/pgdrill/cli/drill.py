@@ -37,8 +37,9 @@ from pgdrill.errors import CheckFailed
 @click.option("--rpo-target", envvar="PGDRILL_RPO_TARGET", metavar="DURATION",
               help="Backup age + worst gap between backups (30 days) must stay under this, e.g. 26h.")
 @click.option("--keep", is_flag=True, help="Keep the restored copy for debugging (it is destroyed otherwise).")
-@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, envvar="PGDRILL_JOBS",
-              metavar="N", help="Parallel pg_restore jobs (archive copied to a temp file first).")
+@click.option("--jobs", default="auto", show_default=True, envvar="PGDRILL_JOBS", metavar="N|auto",
+              help="Parallel pg_restore jobs (archive copied to a temp file first); auto: the runner's cores when "
+                   "that copy fits in the free space, else 1.")
 @report_option
 @identity_option
 @common(writes="records")

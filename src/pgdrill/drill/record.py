@@ -69,6 +69,7 @@ class DrillRecord(BaseModel):
     target_server_version: str | None = None
     pg_restore_version: str | None = None
     restore_tool: str | None = None  # the tool that made the copy and its version, when not pg_restore
+    restore_jobs: int | None = None  # pg_restore --jobs of the copy (None: not restored by pg_restore)
     pgdrill_version: str = __version__
     fetch_seconds: float = 0.0
     restore_seconds: float = 0.0

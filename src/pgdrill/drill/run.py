@@ -177,7 +177,7 @@ def _record(copy: RestoredCopy, req: DrillRequest, started: datetime, results: l
         scratch_database=copy.name if copy.target_kind == "scratch" else None, copy_id=copy.copy_id,
         cleanup=_cleanup_text(copy), target_server_version=copy.server_version,
         pg_restore_version=tool if copy.tool == "pg_restore" else None,
-        restore_tool=f"{copy.tool} {tool}" if copy.tool != "pg_restore" and tool else None,
+        restore_tool=f"{copy.tool} {tool}" if copy.tool != "pg_restore" and tool else None, restore_jobs=copy.jobs,
         fetch_seconds=round(copy.fetch_seconds, 3), restore_seconds=round(copy.restore_seconds, 3),
         checks_seconds=round(checks_s, 3), rto=rto, rpo=rpo, backup_age_seconds=rpo_m.age,
         worst_gap_seconds=rpo_m.worst_gap, rpo_window_seconds=rpo_m.window,

@@ -41,7 +41,8 @@ def _restored_into(r: DrillRecord) -> str:
     if r.target_server_version:
         versions.append(f"PostgreSQL {r.target_server_version}")
     if r.pg_restore_version:
-        versions.append(f"pg_restore {r.pg_restore_version}")
+        versions.append(f"pg_restore {r.pg_restore_version}"
+                        + (f", {r.restore_jobs} parallel jobs" if r.restore_jobs and r.restore_jobs > 1 else ""))
     elif r.restore_tool:
         versions.append(r.restore_tool)
     return where + (f" ({', '.join(versions)})" if versions else "")

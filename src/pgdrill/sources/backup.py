@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from pgdrill.catalog import Catalog
 from pgdrill.catalog import load as load_catalog
@@ -33,7 +34,7 @@ class StoredBackupSource(DatabaseCopySource):
     store: Store | None = None
     backup: str = "latest"
     identities: tuple[Secret, ...] = ()
-    jobs: int = 1  # pg_restore --jobs (parallel restore from a verified temp copy of the archive)
+    jobs: int | Literal["auto"] = 1  # pg_restore --jobs (parallel, from a verified temp copy); "auto": pg/parallel
     rpo_window: float = 30 * DAY
     manifest: Manifest | None = None  # resolved by prepare(), or given (the backup predeploy just made)
     kind: str = field(default="backup", init=False)
@@ -75,9 +76,19 @@ class StoredBackupSource(DatabaseCopySource):
         copy.url = url
         copy.expected = Expected.from_manifest(m)
         t0 = time.monotonic()
+        jobs = self.jobs
+        if jobs == "auto":
+            from pgdrill.pg.parallel import auto_jobs
+
+            jobs, why = auto_jobs(m.archive_size or m.size)
+            if jobs == 1:
+                copy.notes.append(why)  # the report says why the restore was not parallel
+            if progress:
+                progress(why.replace("restored with", "restoring with", 1))
+        copy.jobs = jobs
         # One pass over the archive: hashed on the way into pg_restore, errors counted rather than aborting.
         req = RestoreRequest(self.store, m.id, url, identities=self.identities, verify_first=False, atomic=False,
-                             jobs=self.jobs)
+                             jobs=jobs)
         try:
             r = run_restore(req, progress, m)
         except IntegrityError as exc:
@@ -127,5 +138,20 @@ def from_settings(s: Settings, purpose: str) -> StoredBackupSource:
         scratch_url=scratch, target_url=target, prefix=settings.scratch_prefix,
         production_databases=tuple(s.get("production_databases") or ()), store=jobs.store(s),
         backup=str(s.get("backup_ref", "latest") or "latest"), identities=jobs.identities(s),
-        jobs=int(s.get("jobs", 1) or 1), rpo_window=settings.rpo_window,
+        jobs=_jobs(s.get("jobs", 1)), rpo_window=settings.rpo_window,
     )
+
+
+def _jobs(value: object) -> int | Literal["auto"]:
+    """--jobs: a number, or ``auto`` (the drill's default: see pgdrill.pg.parallel.auto_jobs)."""
+    if value in (None, ""):
+        return 1
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(str(value))
+    except ValueError:
+        raise ConfigError(f"--jobs '{value}' is not a number or auto", "e.g. --jobs 2, or --jobs auto") from None
+    if not 1 <= n <= 64:
+        raise ConfigError(f"--jobs {n} is not between 1 and 64")
+    return n

@@ -140,6 +140,7 @@ class RestoredCopy:
     created: bool = False  # something exists that cleanup must remove
     cleanup: CheckResult | None = None
     notes: list[str] = field(default_factory=list)  # warnings for the report (swept or kept copies)
+    jobs: int | None = None  # parallel restore jobs, when the copy was made by pg_restore
 
     @property
     def usable(self) -> bool:
