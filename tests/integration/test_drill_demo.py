@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,29 @@ def test_demo_runs_a_drill_and_records_it(capsys: pytest.CaptureFixture[str], tm
 
     r = pgdrill(capsys, "drills", "--store", str(store), "--json")
     assert r.code == 0 and len(r.json()["drills"]) == 2
+
+
+def test_demo_ends_with_what_to_try_next(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import shlex
+
+    import yaml
+
+    from pgdrill import config
+    from pgdrill.report.demo import STARTER_CONFIG
+
+    store = tmp_path / "demo-store"
+    r = pgdrill(capsys, "demo", "--store", str(store))
+    assert r.code == 0, r.err
+    # each check's result is printed once: in the report, not again among the progress lines
+    assert "PASS  row counts" in r.out and "row counts" in r.err and "pass —" not in r.err
+    assert not any(line in r.err for line in r.out.splitlines() if line.strip().startswith("PASS"))
+    # sizes in one style
+    assert " bytes" not in r.out and re.search(r"backup       \S+  [\d.]+ KiB  sha256", r.out)
+    tail = r.out.split("try next, on the demo's store", 1)[1]
+    commands = [ln.strip() for ln in tail.splitlines() if ln.strip().startswith("pgdrill ")]
+    assert len(commands) == 5
+    for command in commands:  # every suggestion works on the demo's store as printed
+        ran = pgdrill(capsys, *shlex.split(command)[1:])
+        assert ran.code == 0, (command, ran.err)
+    assert "  store: s3://your-bucket/prod" in tail
+    assert config.problems(tmp_path / "pgdrill.yml", yaml.safe_load(STARTER_CONFIG)) == []

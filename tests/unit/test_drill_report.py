@@ -171,7 +171,8 @@ def test_history_renderers() -> None:
     text = render.drills_text(h)
     lines = text.splitlines()
     assert lines[0].startswith("ID") and len(lines) == 3
-    assert "FAILED" in lines[1] and "7 (4 failed)" in lines[1]
+    # oldest first, the latest last, as `pgdrill list` shows backups
+    assert "passed" in lines[1] and "FAILED" in lines[2] and "7 (4 failed)" in lines[2]
     assert render.drills_warnings(h) == ["skipped drill record drills/bad.json: not valid JSON"]
     assert [d["passed"] for d in render.drills_json(h)["drills"]] == [True, False]
     assert render.drills_text(History()) == "no drills recorded"

@@ -32,7 +32,14 @@ from pgdrill.errors import CheckFailed
 @apply(notify_options)
 @click.pass_context
 def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
-    """Dump a database into the store, with a manifest of exact row counts."""
+    """Dump a database into the store, with a manifest of exact row counts.
+
+    \b
+    Examples:
+      pgdrill backup --database-url "$DATABASE_URL" --store s3://acme-backups/prod
+      pgdrill backup --store ./backups --encrypt-to age1… --tag before-upgrade
+      PGDRILL_DATABASE_URL=… pgdrill backup -e production     # store and keys from pgdrill.yml
+    """
     from pgdrill.backup import run_backup
     from pgdrill.report import backups as render
     from pgdrill.settings import jobs
@@ -48,7 +55,13 @@ def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
 @common()
 @click.pass_context
 def list_(ctx: click.Context, /, as_json: bool, **_: object) -> None:
-    """List complete backups, oldest first."""
+    """List complete backups, oldest first (the latest last).
+
+    \b
+    Examples:
+      pgdrill list --store s3://acme-backups/prod
+      pgdrill list -e production --json
+    """
     from pgdrill import catalog
     from pgdrill.report import backups as render
     from pgdrill.settings import jobs
@@ -67,7 +80,13 @@ def list_(ctx: click.Context, /, as_json: bool, **_: object) -> None:
 @common()
 @click.pass_context
 def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) -> None:
-    """Read a stored backup back: size, sha256 and a readable archive."""
+    """Read a stored backup back: size, sha256 and a readable archive.
+
+    \b
+    Examples:
+      pgdrill verify latest --store s3://acme-backups/prod
+      pgdrill verify 20261120T031700 --store ./backups --age-identity-file key.txt
+    """
     from pgdrill.report import backups as render
     from pgdrill.settings import jobs
     from pgdrill.verify import run_verify
@@ -102,7 +121,15 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
 def restore(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """Restore a backup into a database.
 
-    With --neon-project and --at: copy the --table rows as they were then from a Neon branch."""
+    With --neon-project and --at: copy the --table rows as they were then from a Neon branch.
+
+    \b
+    Examples:
+      pgdrill restore latest --store s3://acme-backups/prod --target-url postgresql://…/shop_restored
+      pgdrill restore 20261120T0317 --store ./backups --target-url "$URL" --clean --confirm shop
+      pgdrill restore --store ./backups --target-url "$URL" --table app.users --data-only --clean --confirm shop
+      pgdrill restore --neon-project P --at -15m --table app.orders --data-only --missing-only --target-url "$URL"
+    """
     from pgdrill.report import backups as render
     from pgdrill.settings import jobs
 

@@ -16,11 +16,17 @@ from pgdrill.errors import CheckFailed
 @json_option
 @click.pass_context
 def demo(ctx: click.Context, /, store_dir: Path, as_json: bool) -> None:
-    """Back up, restore and drill a sample database on a throwaway local PostgreSQL."""
+    """Back up, restore and drill a sample database on a throwaway local PostgreSQL.
+
+    \b
+    Examples:
+      pgdrill demo
+      pgdrill demo --store /tmp/pgdrill-demo --json
+    """
     from pgdrill.demo import run_demo
     from pgdrill.report.demo import demo_json, render_text
 
     result = run_demo(store_dir, progress_printer(ctx))
-    emit(as_json, demo_json(result), render_text(result))
+    emit(as_json, demo_json(result, str(store_dir)), render_text(result, str(store_dir)))
     if not result.ok:
         raise CheckFailed("demo restore or drill did not pass")

@@ -49,7 +49,14 @@ from pgdrill.errors import CheckFailed
 def drill(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: object) -> None:
     """Restore a backup into a scratch database, check it, measure RTO/RPO, record the drill.
 
-    With --neon-project (or --at): check a Neon branch made at --at instead, then delete it."""
+    With --neon-project (or --at): check a Neon branch made at --at instead, then delete it.
+
+    \b
+    Examples:
+      pgdrill drill --store s3://acme-backups/prod --scratch-url postgresql://postgres:postgres@localhost:5432/postgres
+      pgdrill drill -e production --rto-target 30m --rpo-target 26h --report drill.md
+      pgdrill drill --neon-project P --at -15m --store s3://acme-backups/prod   # a Neon branch, records kept
+    """
     from pgdrill.drill import run_drill
     from pgdrill.report import drill as render
     from pgdrill.settings import jobs
@@ -72,7 +79,13 @@ def drill(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: o
 @common()
 @click.pass_context
 def drills(ctx: click.Context, /, as_json: bool, **_: object) -> None:
-    """List recorded drills, newest first."""
+    """List recorded drills, oldest first (the latest last), like `pgdrill list`.
+
+    \b
+    Examples:
+      pgdrill drills --store s3://acme-backups/prod
+      pgdrill drills -e production --json
+    """
     from pgdrill.drill import load_history
     from pgdrill.report import drill as render
     from pgdrill.settings import jobs

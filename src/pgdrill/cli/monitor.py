@@ -46,6 +46,12 @@ def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | 
     """Check backup age, size, row counts, schedule, failed attempts and drills.
 
     Exit 1 on a critical alert; warnings are shown and exit 0 (unless --fail-on warning).
+
+    \b
+    Examples:
+      pgdrill monitor --store s3://acme-backups/prod --max-age 26h
+      pgdrill monitor -e production --format prometheus --output /var/lib/node_exporter/pgdrill.prom
+      pgdrill monitor --store ./backups --fail-on warning --slack-webhook-url "$SLACK_WEBHOOK_URL"
     """
     from pgdrill.monitor import run_monitor
     from pgdrill.report.monitor import render_json, render_markdown, render_prometheus, render_text, to_outcome

@@ -46,6 +46,13 @@ def predeploy(ctx: click.Context, /, report_path: Path | None, as_json: bool, **
     """Gate a deploy: backup tagged pre-deploy, read back, release check, optional migration rehearsal.
 
     Prints the backup id and the exact rollback command. Exit 1 when any check fails.
+
+    \b
+    Examples:
+      pgdrill predeploy --database-url "$DATABASE_URL" --store s3://acme-backups/prod
+      pgdrill predeploy -e production --release-check "npm run release:check"
+      pgdrill predeploy -e production --rehearse --scratch-url postgresql://postgres:postgres@localhost:5432/postgres \\
+          --migrate-command "alembic upgrade head"
     """
     from pgdrill.predeploy import run_predeploy
     from pgdrill.report.predeploy import render_json, render_markdown, render_text, to_outcome

@@ -44,6 +44,12 @@ def prune(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: o
 
     Never removes the newest complete backup; refuses after a failed backup attempt or when the newest
     backup is older than --max-age, unless --force.
+
+    \b
+    Examples:
+      pgdrill prune --store s3://acme-backups/prod --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
+      pgdrill prune -e production                    # the policy of pgdrill.yml's retention: section
+      pgdrill prune --store ./backups --keep-last 3 --keep-tag pre-deploy=30d
     """
     from pgdrill.prune import run_prune
     from pgdrill.report.prune import render_json, render_markdown, render_text, to_outcome

@@ -259,7 +259,7 @@ def drills_text(h: History) -> str:
     if not h.records:
         return "no drills recorded"
     lines = [f"{'ID':<34} {'STARTED (UTC)':<19} {'BACKUP':<34} {'VERDICT':<7} {'RTO':>9} {'RPO':>9}  CHECKS"]
-    for r in reversed(h.records):
+    for r in h.records:  # oldest first, the latest last: the order of `pgdrill list`
         n_fail = sum(1 for c in r.checks if c.status == "fail")
         checks = f"{len(r.checks)} ({n_fail} failed)" if n_fail else str(len(r.checks))
         lines.append(f"{r.id:<34} {r.started_at:%Y-%m-%d %H:%M:%S} {r.backup_id:<34} "
