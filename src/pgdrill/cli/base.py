@@ -116,12 +116,12 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, quiet: bool, config_path: str | None) -> None:
     """PostgreSQL backups that prove they restore."""
-    from pgdrill.pg import install
+    from pgdrill import pg
 
     ctx.obj = State(debug, quiet, config_path)
     RUN.job = ctx.invoked_subcommand
     # Downloading a PostgreSQL build changes the machine: say so on stderr, even with --quiet.
-    install.set_progress(lambda msg: click.echo(secrets.scrub(f"pgdrill: {msg}"), err=True))
+    pg.install_progress = lambda msg: click.echo(secrets.scrub(f"pgdrill: {msg}"), err=True)
     # SIGTERM (CI cancel, timeout) must run the same cleanup as Ctrl-C.
     signal.signal(signal.SIGTERM, _sigterm)
 

@@ -62,8 +62,11 @@ def set_progress(progress: Progress | None) -> None:
 
 
 def _say(msg: str) -> None:
-    if _progress is not None:
-        _progress(msg)
+    from pgdrill import pg
+
+    progress = _progress or pg.install_progress
+    if progress is not None:
+        progress(msg)
     else:
         log.warning("%s", msg)
 
