@@ -9,10 +9,10 @@ from bench.measure import Summary
 # (name, pgdrill case, bare case, target ratio or None). "SAME" is the bare dump with pgdrill's
 # compression (dump_file_same) when pgdrill's default differs from pg_dump's, else dump_file.
 TIME_RATIOS = [
-    ("backup -> local store vs pg_dump -Fc -f", "backup_local", "SAME", 1.05),
+    ("backup -> local store vs pg_dump -Fc -f", "backup_local", "SAME", 1.10),
     ("backup -> local store, age vs pg_dump -Fc -f", "backup_local_age", "SAME", 1.10),
     ("backup -> S3 vs pg_dump | boto3 upload", "backup_s3", "dump_s3", 1.00),
-    ("drill vs pg_restore", "drill", "restore_bare", 1.15),
+    ("drill (default: --jobs auto) vs pg_restore (1 job)", "drill", "restore_bare", 1.15),
     ("restore vs pg_restore", "restore", "restore_bare", None),
     ("as shipped: backup (pgdrill default) vs pg_dump -Fc (gzip)", "backup_local", "dump_file", None),
     ("restore --no-verify vs pg_restore", "restore_noverify", "restore_bare", None),
@@ -148,6 +148,11 @@ def render(record: dict[str, Any]) -> str:
         cpu = "" if r.get("cpu") is None else f"{r['cpu']:.3f}"
         rrows.append([r["name"], fmt.format(r["value"]), paired, cpu, target, ok])
     parts.append(_table(["comparison", "ratio", "per-rep range", "CPU ratio", "target", "holds"], rrows))
+    startup = record.get("startup")
+    if startup:
+        from bench.startup import render as render_startup
+
+        parts += ["", "start-up (bench/startup.py):", render_startup(startup)]
     if record.get("skipped"):
         parts += ["", "skipped: " + "; ".join(record["skipped"])]
     return "\n".join(parts)

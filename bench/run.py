@@ -426,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
                   (postmaster, server.proc.pid), args.pgdrill_src and str(Path(args.pgdrill_src).resolve()))
 
         compile_pgdrill(env)
+        from bench import startup
+
+        startup_record = startup.measure(10)  # the fixed cost every command pays, before the big cases
         with_age = bool(recipient) and crypto_available()
         with_drill = drill_available()
         sizes = {"main": args.size}
@@ -487,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
             "databases": {role: {**{k: v for k, v in asdict(db).items() if k != "url"}, **fixtures[role]}
                           for role, db in env.dbs.items()},
             "row_counts_alone_seconds": round(counts_alone, 3),
+            "startup": startup_record,
             "skipped": skipped,
             "cases": {key: {"label": next(c.label for c in cases if f"{c.db}:{c.name}" == key),
                             "samples": [asdict(s) for s in ss],

@@ -82,3 +82,16 @@ def test_notifications_load_only_when_a_url_is_set(tmp_path: Path) -> None:
     assert code == 1  # NoBackup; the ping failing is only a warning
     assert "pgdrill.report.notify.send" in modules and "httpx" in modules
     assert heavy(modules, allowed=("pydantic", "yaml", "httpx", "pgdrill.rest", "pgdrill.report.notify.send")) == []
+
+
+def test_the_entry_point_flushes_runs_atexit_and_keeps_the_exit_code(tmp_path: Path) -> None:
+    """`pgdrill` skips Python's module teardown at exit (bench/startup.py), nothing else."""
+    code = ("import atexit, sys; atexit.register(lambda: print('atexit ran', file=sys.stderr)); "
+            "sys.argv = ['pgdrill'] + sys.argv[1:]; from pgdrill.cli import entry; entry()")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PGDRILL_")}
+    ok = subprocess.run([sys.executable, "-c", code, "--version"], capture_output=True, text=True, cwd=tmp_path,
+                        env=env, check=False)
+    assert ok.returncode == 0 and ok.stdout == "pgdrill, version 0.1.0\n" and ok.stderr == "atexit ran\n"
+    bad = subprocess.run([sys.executable, "-c", code, "list", "--store", str(tmp_path / "nope")], capture_output=True,
+                         text=True, cwd=tmp_path, env=env, check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("pgdrill: error: store ") and "atexit ran" in bad.stderr
