@@ -5,8 +5,8 @@ temporary repository holds a copy of the action files and package sources plus t
 from tests/action/workflows/, so ``uses: ./``, ``uses: ./backup`` and ``uses:
 ./.github/workflows/drill.yml`` resolve to the working tree. Actions referenced by name are mapped to
 local folders with ``--local-repository``: ``OWNER/pgdrill@v1`` to that same copy, and the pinned
-AWS credentials action to a stub (act fetches every remote action of a job, even one whose ``if:``
-is false, and this machine cannot reach GitHub).
+AWS credentials and cache actions to the offline stand-ins in tests/action/standins/ (act fetches
+every remote action of a job, even one whose ``if:`` is false, and this machine cannot reach GitHub).
 
 act's ``--json`` log is one event per line; step outputs come back as ``set-output`` events and job
 summaries as ``summary`` events, both tagged with the step's ``stepID`` path.
@@ -32,18 +32,10 @@ ACTION_DIRS = ("backup", "predeploy", "drill", "monitor", "restore", "prune")
 #: what the action needs from the project: its metadata, its scripts and the package it installs
 PROJECT_FILES = ("action.yml", "pyproject.toml", "README.md", "src", ".github/action",
                  ".github/workflows/drill.yml", ".github/workflows/predeploy.yml", *ACTION_DIRS)
+STANDINS = Path(__file__).resolve().parent / "standins"
 AWS_CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials@e3dd6a429d7300a6a4c196c26e071d42e0343502"
+CACHE_ACTION = "actions/cache@0057852bfaa89a56745cba8c7296529d2fc39830"
 SELF = "OWNER/pgdrill@v1"
-
-STUB_ACTION = """\
-name: offline stand-in
-description: Replaces a remote action the offline runner cannot fetch; fails if a step really runs it.
-runs:
-  using: composite
-  steps:
-    - shell: bash
-      run: echo "offline stand-in for a remote action ran" >&2; exit 1
-"""
 
 
 def url_text(url: Any) -> str:
@@ -176,9 +168,24 @@ class Act:
     binary: Path
     repo: Path
     home: Path
-    stub: Path
+    standins: Path
     pip_cache: Path
     runs: list[ActResult] = field(default_factory=list)
+
+    @property
+    def tool_cache(self) -> Path:
+        """The runner's tool cache (RUNNER_TOOL_CACHE), where the action keeps its venv."""
+        return self.home / ".cache" / "act" / "tool_cache"
+
+    @property
+    def actions_cache(self) -> Path:
+        """The folder standing in for GitHub's cache service (see standins/README.md)."""
+        return self.standins / "cache-store"
+
+    def new_machine(self) -> None:
+        """Forget what earlier runs left on the runner, as a fresh GitHub-hosted VM would; the
+        Actions cache, which lives on GitHub's side, stays."""
+        shutil.rmtree(self.tool_cache, ignore_errors=True)
 
     def run(self, workflow: str, *, inputs: Mapping[str, str] | None = None,
             secrets: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None,
@@ -186,7 +193,8 @@ class Act:
         cmd = [str(self.binary), "workflow_dispatch", "-C", str(self.repo), "-W", f".github/workflows/{workflow}",
                "-P", "ubuntu-latest=-self-hosted", "--no-cache-server", "--json",
                "--local-repository", f"{SELF}={self.repo}",
-               "--local-repository", f"{AWS_CREDENTIALS_ACTION}={self.stub}"]
+               "--local-repository", f"{AWS_CREDENTIALS_ACTION}={self.standins / 'configure-aws-credentials'}",
+               "--local-repository", f"{CACHE_ACTION}={self.standins / 'actions-cache'}"]
         for k, v in (inputs or {}).items():
             cmd += ["--input", f"{k}={v}"]
         for k, v in (env or {}).items():
@@ -216,12 +224,18 @@ class Act:
         return result
 
 
+def make_standins(dest: Path) -> Path:
+    shutil.copytree(STANDINS, dest)
+    store = dest / "cache-store"
+    store.mkdir()
+    for action in dest.rglob("action.yml"):
+        action.write_text(action.read_text().replace("@STORE@", str(store)))
+    return dest
+
+
 def make_act(base: Path, binary: Path) -> Act:
     home = base / "home"
     home.mkdir(parents=True)
-    stub = base / "stub-action"
-    stub.mkdir()
-    (stub / "action.yml").write_text(STUB_ACTION)
     pip_cache = ROOT / ".cache" / "act-pip"
     pip_cache.mkdir(parents=True, exist_ok=True)
-    return Act(binary, build_repo(base / "repo"), home, stub, pip_cache)
+    return Act(binary, build_repo(base / "repo"), home, make_standins(base / "standins"), pip_cache)
