@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -64,8 +65,49 @@ def _ignore(_dir: str, names: list[str]) -> set[str]:
     return {n for n in names if n == "__pycache__" or n.endswith((".egg-info", ".pyc"))}
 
 
+APP = Path(__file__).resolve().parent / "app"
+_REUSABLE_CALL = re.compile(r"^(?P<indent> +)uses: OWNER/pgdrill/\.github/workflows/(?:drill|predeploy)\.yml@v1$")
+
+
+def for_act(text: str) -> str:
+    """A user's workflow as act can run it here. act starts no service containers, so a job that
+    calls the reusable drill or pre-deploy workflow also passes the scratch-url secret (the test's
+    PostgreSQL) in the `secrets:` it already has. That one line is the only change."""
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    indent = None
+    for line in lines:
+        out.append(line)
+        m = _REUSABLE_CALL.match(line.rstrip("\n"))
+        if m:
+            indent = m.group("indent")
+        elif indent is not None and line.rstrip("\n") == f"{indent}secrets:":
+            out.append(f"{indent}  scratch-url: ${{{{ secrets.SCRATCH_URL }}}}\n")
+            indent = None
+    if indent is not None:
+        raise ValueError("a call of a reusable pgdrill workflow without `secrets:`")
+    return "".join(out)
+
+
+def example_workflows() -> dict[str, str]:
+    """Workflow files the action tests run as users would: every example, and every snippet of
+    README.md and docs/*.md that is a whole workflow (a partial one is checked as an excerpt of an
+    example instead, test_action_examples.py). Name in the test repository -> text."""
+    from snippets import EXAMPLES, snippets
+
+    found = {f"example-{p.name}": for_act(p.read_text(encoding="utf-8")) for p in EXAMPLES}
+    seen: set[str] = set()
+    for snippet in snippets():
+        if snippet.is_whole_workflow and snippet.text not in seen and not snippet.text.startswith("# examples/"):
+            seen.add(snippet.text)
+            name = f"snippet-{snippet.document.stem.lower()}-{snippet.line}.yml"
+            found[name] = for_act(snippet.text)
+    return found
+
+
 def build_repo(dest: Path) -> Path:
-    """A git repository with the project's action files and the test workflows."""
+    """A git repository with the project's action files, the test workflows, the example
+    workflows (and the app scripts they call)."""
     dest.mkdir(parents=True)
     for rel in PROJECT_FILES:
         src = ROOT / rel
@@ -76,6 +118,9 @@ def build_repo(dest: Path) -> Path:
             shutil.copy2(src, dest / rel)
     for wf in sorted(WORKFLOWS.glob("*.yml")):
         shutil.copy2(wf, dest / ".github" / "workflows" / wf.name)
+    for name, text in example_workflows().items():
+        (dest / ".github" / "workflows" / name).write_text(text, encoding="utf-8")
+    shutil.copytree(APP / "scripts", dest / "scripts")
     git = ["git", "-C", str(dest), "-c", "user.name=pgdrill tests", "-c", "user.email=tests@pgdrill.invalid"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)

@@ -12,8 +12,6 @@ verdict decides the job.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import psycopg
 import pytest
 import yaml
 from act_runner import Act, url_text
+from gh_permissions import LEVELS, SELF_WORKFLOW, effective, granted, permissions, violations
 from test_action_files import WORKFLOW_FILES, _rel
 
 from support.github_server import FakeGitHub
@@ -28,74 +27,8 @@ from support.postgres import PgServer
 from support.runner import pgdrill_process
 
 ROOT = Path(__file__).resolve().parents[2]
-LEVELS = {"none": 0, "read": 1, "write": 2}
-SCOPES = ("actions", "attestations", "checks", "contents", "deployments", "discussions", "id-token", "issues",
-          "models", "packages", "pages", "pull-requests", "repository-projects", "security-events", "statuses")
-#: what a job gets when no `permissions:` key applies: GitHub's restricted default (new repositories
-#: and organisations); the permissive one grants more, so checking against this one is the safe side
-DEFAULT_GRANT = {"contents": "read", "packages": "read"}
 REUSABLE = sorted(p for p in (ROOT / ".github" / "workflows").glob("*.yml")
                   if "workflow_call" in (yaml.safe_load(p.read_text()).get(True) or {}))
-SELF_WORKFLOW = re.compile(r"^(?:\./|OWNER/pgdrill/)\.github/workflows/(?P<file>[^@]+)(?:@.+)?$")
-
-Permissions = dict[str, int]
-
-
-def permissions(value: Any) -> Permissions | None:
-    """A `permissions:` value as a level per scope; None when the key is absent."""
-    if value is None:
-        return None
-    if value == "read-all":
-        return dict.fromkeys(SCOPES, LEVELS["read"])
-    if value == "write-all":
-        return dict.fromkeys(SCOPES, LEVELS["write"])
-    if not isinstance(value, Mapping):
-        raise ValueError(f"permissions must be read-all, write-all or a mapping, not {value!r}")
-    unknown = set(value) - set(SCOPES)
-    if unknown:
-        raise ValueError(f"unknown permission scope(s) {sorted(unknown)}")
-    levels = dict.fromkeys(SCOPES, 0)
-    levels.update({scope: LEVELS[str(level)] for scope, level in value.items()})
-    return levels
-
-
-def granted(workflow: Mapping[str, Any], job: Mapping[str, Any]) -> Permissions:
-    """What a job of a (calling) workflow has: its own key, else the workflow's, else the default."""
-    for value in (job.get("permissions"), workflow.get("permissions")):
-        found = permissions(value)
-        if found is not None:
-            return found
-    default = permissions(DEFAULT_GRANT)
-    assert default is not None
-    return default
-
-
-def violations(caller: Permissions, called: Mapping[str, Any]) -> list[str]:
-    """GitHub's refusals for calling ``called`` (a workflow document) from a job granted ``caller``."""
-    found = []
-    for name, job in (called.get("jobs") or {}).items():
-        asked = permissions(job.get("permissions"))
-        if asked is None:
-            asked = permissions(called.get("permissions"))
-        if asked is None:
-            continue  # inherits the caller's, whatever they are
-        for scope in SCOPES:
-            if asked[scope] > caller[scope]:
-                want = next(k for k, v in LEVELS.items() if v == asked[scope])
-                have = next(k for k, v in LEVELS.items() if v == caller[scope])
-                found.append(f"The nested job '{name}' is requesting '{scope}: {want}', "
-                             f"but is only allowed '{scope}: {have}'.")
-    return found
-
-
-def effective(caller: Permissions, called: Mapping[str, Any], job: str) -> Permissions:
-    spec = called["jobs"][job]
-    asked = permissions(spec.get("permissions"))
-    if asked is None:
-        asked = permissions(called.get("permissions"))
-    return caller if asked is None else asked
-
-
 def _load(path: Path) -> dict[str, Any]:
     doc = yaml.safe_load(path.read_text())
     assert isinstance(doc, dict)
