@@ -19,9 +19,12 @@ marker="$venv/.pgdrill-installed"
 out="${GITHUB_OUTPUT:-/dev/null}"
 
 if [ -s "$marker" ] && [ -x "$venv/bin/pgdrill" ]; then
-    if version="$("$venv/bin/pgdrill" --version 2>/dev/null)"; then
+    # That the venv's interpreter starts and finds the package is the part a restore can break
+    # (another Python at that path); it takes a tenth of what `pgdrill --version` does.
+    if "$venv/bin/python" -c 'import pgdrill' 2>/dev/null; then
+        version="$(cat "$marker")"
         echo "pgdrill: $version, restored from the Actions cache into $venv"
-        { echo "version=${version##* }"; echo "installed=false"; } >> "$out"
+        { echo "version=$version"; echo "installed=false"; } >> "$out"
         exit 0
     fi
     echo "::warning title=pgdrill::the pgdrill restored from the Actions cache does not run here; installing it again"
@@ -34,6 +37,9 @@ if ! "$python" -m venv "$venv"; then
     exit 3
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$root"
+# setuptools (which Python < 3.12 puts in every venv) is not needed to run pgdrill: a fifth fewer
+# files to save to and restore from the Actions cache. pip stays: pgdrill uses it to fetch PostgreSQL.
+"$venv/bin/python" -m pip uninstall --quiet --yes setuptools >/dev/null 2>&1 || true
 version="$("$venv/bin/pgdrill" --version)"
 echo "$version"
 printf '%s\n' "${version##* }" > "$marker"
