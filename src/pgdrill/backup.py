@@ -25,8 +25,9 @@ from pgdrill.errors import AccessDenied, IntegrityError, PgdrillError, SourceErr
 from pgdrill.manifest import ATTEMPTS, Encryption, Manifest, archive_key, manifest_key, new_id
 from pgdrill.pg import binaries, migrations, stats
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
+from pgdrill.report.format import human_size
 from pgdrill.store.base import Store
-from pgdrill.streams import HashingReader, Progress, StderrCollector, human_size, widen_pipe
+from pgdrill.streams import HashingReader, Progress, StderrCollector, widen_pipe
 
 
 @dataclass(frozen=True)

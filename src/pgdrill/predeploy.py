@@ -11,7 +11,8 @@
 5. the result: the backup id and the exact rollback command.
 
 Everything after the backup is a check: a failure is recorded, never raised, so the result always
-carries the backup id and the rollback command. The job never prints; ``render_*`` do the output.
+carries the backup id and the rollback command. The job never prints; :mod:`pgdrill.report.predeploy`
+does the output.
 
 pgdrill.yml section: ``predeploy`` (:class:`PredeploySettings`); ``release_check``, ``migrate_command``
 and ``scratch_url`` are flag defaults (top level or per environment).
@@ -21,32 +22,30 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pgdrill.backup import BackupRequest, run_backup
-from pgdrill.checks import CheckResult, Status, command_env, database_url_string, one_line, run_command
+from pgdrill.checks import CheckResult, Status, one_line
 from pgdrill.ci import RunInfo
 from pgdrill.config import Seconds
-from pgdrill.drill import create_scratch, drop_scratch, scratch_name
 from pgdrill.errors import ConfigError, IntegrityError, PgdrillError
 from pgdrill.manifest import Manifest
 from pgdrill.pg import migrations
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
-from pgdrill.report.backups import md_escape as _md
-from pgdrill.report.outcome import Outcome
-from pgdrill.restore import RestoreRequest, run_restore
+from pgdrill.process import command_env, database_url_string, run_command
+from pgdrill.report.format import human_size
 from pgdrill.secrets import Secret
+from pgdrill.sources.backup import StoredBackupSource
+from pgdrill.sources.base import CopyOptions
 from pgdrill.store.base import Store
-from pgdrill.streams import CHUNK, Progress, human_size
+from pgdrill.streams import CHUNK, Progress
 from pgdrill.verify import run_verify
 
 PRE_DEPLOY = "pre-deploy"
@@ -193,16 +192,7 @@ def check_head(m: Manifest) -> CheckResult:
 def _command_check(name: str, command: str, env: Mapping[str, str], timeout: float, tail: int,
                    cwd: Path | None) -> CheckResult:
     r = run_command(command, env, timeout, tail, cwd)
-    if r.error:
-        return CheckResult(name, "fail", one_line(r.error), round(r.seconds, 3), output=r.tail)
-    if r.timed_out:
-        return CheckResult(name, "fail", f"timed out after {timeout:g}s (process group killed)", round(r.seconds, 3),
-                           output=r.tail)
-    if r.returncode != 0:
-        last = next((ln for ln in reversed(r.tail.splitlines()) if ln.strip()), "")
-        return CheckResult(name, "fail", one_line(f"exit {r.returncode}" + (f": {last}" if last else "")),
-                           round(r.seconds, 3), output=r.tail)
-    return CheckResult(name, "pass", f"exit 0 in {r.seconds:.1f}s", round(r.seconds, 3), output=r.tail)
+    return CheckResult(name, "pass" if r.ok else "fail", one_line(r.reason()), round(r.seconds, 3), output=r.tail)
 
 
 def _head(url: DatabaseUrl) -> migrations.MigrationHead | None:
@@ -215,52 +205,49 @@ def _head(url: DatabaseUrl) -> migrations.MigrationHead | None:
 
 def rehearse(req: PredeployRequest, m: Manifest, progress: Progress | None = None,
              base_env: Mapping[str, str] | None = None) -> tuple[list[CheckResult], Rehearsal]:
-    """Restore ``m`` into a scratch database, run the migration command on it, drop it — always."""
+    """Restore ``m`` into a scratch database (the drill's stored-backup source), run the migration
+    command on it, drop it — always."""
     assert req.scratch_url is not None and req.migrate_command
-    admin = req.scratch_url
-    name = scratch_name(req.settings.scratch_prefix, req.clock().astimezone(timezone.utc))
-    target = admin.with_dbname(name)
+    source = StoredBackupSource(scratch_url=req.scratch_url, prefix=req.settings.scratch_prefix, store=req.store,
+                                backup=m.id, identities=req.identities, manifest=m)
     results: list[CheckResult] = []
-    info = Rehearsal(name)
-    created = False
+    info = Rehearsal("")
+    t0 = time.monotonic()
     try:
-        t0 = time.monotonic()
-        try:
-            created = True  # before CREATE: an interrupt right after it must still drop it
-            create_scratch(admin, name)
-            _say(progress, f"rehearsal: restoring {m.id} into scratch database {name} on {admin.redacted}")
-            r = run_restore(RestoreRequest(req.store, m.id, target, identities=req.identities, verify_first=False),
-                            progress, m)
-        except PgdrillError as exc:
-            results.append(_timed("rehearsal restore", "fail", exc.message, t0))
+        source.prepare(req.clock())
+        with source.restored(CopyOptions(purpose="rehearsal", run=req.run, clock=req.clock), progress) as copy:
+            info = Rehearsal(copy.name)
+            r = copy.restore
+            assert r is not None and copy.url is not None
+            if r.integrity_error or r.error_count:
+                why = r.integrity_error or f"{r.error_count} pg_restore error(s): {'; '.join(r.errors[:3])}"
+                results.append(_timed("rehearsal restore", "fail", why, t0))
+                return results, info
+            results.append(_timed("rehearsal restore", "pass", f"restored into {copy.name} in "
+                                  f"{copy.restore_seconds:.1f}s (pg_restore {copy.tool_version})", t0))
+            target = copy.url
+            before = _head(target)
+            info = Rehearsal(copy.name, round(copy.restore_seconds, 3), tool=before.tool if before else None,
+                             head_before=before.head if before else None)
+            _say(progress, f"rehearsal: running {req.migrate_command!r} against the scratch copy")
+            res = _command_check("rehearsal migration", req.migrate_command, command_env(target, base_env),
+                                 req.settings.migrate_timeout, req.settings.tail, req.cwd)
+            after = _head(target)
+            info = Rehearsal(copy.name, info.restore_seconds, res.duration, after.tool if after else info.tool,
+                             info.head_before, after.head if after else None)
+            if res.status == "pass" and (info.head_before or info.head_after):
+                res = CheckResult(res.name, res.status, one_line(f"{res.detail}; {info.tool or 'migration'} head "
+                                  f"{info.head_before or '(none)'} → {info.head_after or '(none)'}"), res.duration,
+                                  output=res.output)
+            results.append(res)
             return results, info
-        if not r.ok:
-            results.append(_timed("rehearsal restore", "fail", f"{r.error_count} pg_restore error(s): "
-                                  f"{'; '.join(r.errors[:3])}", t0))
-            return results, info
-        results.append(_timed("rehearsal restore", "pass", f"restored into {name} in {r.duration_seconds:.1f}s "
-                              f"(pg_restore {r.pg_restore_version})", t0))
-        before = _head(target)
-        info = Rehearsal(name, r.duration_seconds, tool=before.tool if before else None,
-                         head_before=before.head if before else None)
-        _say(progress, f"rehearsal: running {req.migrate_command!r} against the scratch copy")
-        env = command_env(target, base_env)
-        res = _command_check("rehearsal migration", req.migrate_command, env, req.settings.migrate_timeout,
-                             req.settings.tail, req.cwd)
-        after = _head(target)
-        info = Rehearsal(name, info.restore_seconds, res.duration, after.tool if after else info.tool,
-                         info.head_before, after.head if after else None)
-        if res.status == "pass" and (info.head_before or info.head_after):
-            res = CheckResult(res.name, res.status, one_line(f"{res.detail}; {info.tool or 'migration'} head "
-                              f"{info.head_before or '(none)'} → {info.head_after or '(none)'}"), res.duration,
-                              output=res.output)
-        results.append(res)
+    except PgdrillError as exc:
+        results.append(_timed("rehearsal restore", "fail", exc.message, t0))
         return results, info
     finally:
-        if created:
-            cleanup = drop_scratch(admin, name)
-            _say(progress, cleanup.detail)
-            results.append(cleanup)
+        last = source.last
+        if last is not None and last.cleanup is not None:
+            results.append(last.cleanup)
 
 
 def run_predeploy(req: PredeployRequest, progress: Progress | None = None) -> PredeployResult:
@@ -291,81 +278,3 @@ def run_predeploy(req: PredeployRequest, progress: Progress | None = None) -> Pr
             result.checks += checks
     result.duration_seconds = round(time.monotonic() - t0, 3)
     return result
-
-
-# -- renderers (pure) -------------------------------------------------------------------------
-_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️"}
-
-
-def render_json(r: PredeployResult) -> dict[str, Any]:
-    m = r.manifest
-    return {
-        "passed": r.passed,
-        "backup_id": m.id,
-        "rollback_command": r.rollback_command,
-        "store": r.store,
-        "backup": {"id": m.id, "created_at": m.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "size": m.size,
-                   "sha256": m.sha256, "tags": list(m.tags), "database": m.database,
-                   "migration_head": m.migration_head, "git_sha": m.git_sha, "git_ref": m.git_ref,
-                   "run_url": m.run_url, "encrypted": m.encrypted},
-        "checks": [c.to_dict() for c in r.checks],
-        "failures": r.failures,
-        "rehearsal": None if r.rehearsal is None else {
-            "scratch_database": r.rehearsal.scratch_database, "restore_seconds": r.rehearsal.restore_seconds,
-            "migrate_seconds": r.rehearsal.migrate_seconds, "tool": r.rehearsal.tool,
-            "head_before": r.rehearsal.head_before, "head_after": r.rehearsal.head_after},
-        "duration_seconds": r.duration_seconds,
-    }
-
-
-def render_text(r: PredeployResult) -> str:
-    m = r.manifest
-    verdict = "PASSED: deploy may proceed" if r.passed else "FAILED: do not deploy"
-    lines = [f"predeploy {verdict}",
-             f"  backup     {m.id} ({human_size(m.size)}, tags {', '.join(m.tags)}"
-             + (f", git {m.git_sha[:12]}" if m.git_sha else "") + ")"]
-    for c in r.checks:
-        lines.append(f"  {c.status.upper():<5} {c.name}: {c.detail}")
-        if c.status == "fail" and c.output:
-            lines += [f"        | {ln}" for ln in c.output.splitlines()[-10:]]
-    lines.append("rollback:")
-    lines.append(f"  {r.rollback_command}")
-    return "\n".join(lines)
-
-
-
-def _fence(text: str) -> str:
-    """A code fence longer than any backtick run in the output, so the output cannot close it."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
-
-
-def render_markdown(r: PredeployResult) -> str:
-    m = r.manifest
-    head = "✅ pgdrill predeploy: deploy may proceed" if r.passed else "❌ pgdrill predeploy: do not deploy"
-    out = [f"### {head}", "",
-           f"Backup `{m.id}` ({human_size(m.size)}, tags {_md(', '.join(m.tags))}"
-           + (f", commit `{m.git_sha[:12]}`" if m.git_sha else "") + ").", "",
-           "| | Check | Detail |", "|---|---|---|"]
-    out += [f"| {_ICON.get(c.status, c.status)} | {_md(c.name)} | {_md(c.detail)} |" for c in r.checks]
-    for c in r.checks:
-        if c.status == "fail" and c.output:
-            fence = _fence(c.output)
-            out += ["", f"<details><summary>{_md(c.name)} output</summary>", "", f"{fence}text",
-                    c.output, fence, "", "</details>"]
-    out += ["", "Rollback:", "", "```sh", r.rollback_command, "```"]
-    return "\n".join(out) + "\n"
-
-
-def to_outcome(r: PredeployResult, environment: str | None = None) -> Outcome:
-    m = r.manifest
-    verdict = "deploy may proceed" if r.passed else "do not deploy"
-    return Outcome(
-        job="predeploy", passed=r.passed, environment=environment or m.environment,
-        title=f"predeploy of {m.database}: {verdict} (backup {m.id})",
-        markdown=render_markdown(r),
-        outputs={"passed": str(r.passed).lower(), "backup-id": m.id, "rollback-command": r.rollback_command},
-        failures=r.failures, warnings=[f"{c.name}: {c.detail}" for c in r.checks if c.status == "warn"],
-        backup_id=m.id, run_url=m.run_url,
-        details={"Backup": m.id, "Database": m.database, "Rollback": r.rollback_command},
-    )

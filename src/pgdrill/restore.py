@@ -32,9 +32,10 @@ from pgdrill.manifest import Manifest
 from pgdrill.pg import binaries, compat, parallel, stats
 from pgdrill.pg.archive import HEADER_PEEK, ArchiveHeader, parse_header
 from pgdrill.pg.conn import DatabaseUrl, connect
+from pgdrill.report.format import human_size
 from pgdrill.secrets import Secret
 from pgdrill.store.base import Readable, Store
-from pgdrill.streams import CHUNK, HashingReader, Progress, StderrCollector, human_size
+from pgdrill.streams import CHUNK, HashingReader, Progress, StderrCollector
 
 _ERROR_LINE = re.compile(r"^(?:pg_restore: (?:error|ERROR):|psql:[^:]*:\d+: (?:ERROR|FATAL):)", re.IGNORECASE)
 
@@ -53,6 +54,17 @@ class RestoreRequest:
     verify_first: bool = True  # read and hash the archive before touching the target
     atomic: bool = True  # one transaction: all or nothing
     jobs: int = 1  # >1: pg_restore --jobs from a verified temp copy (needs atomic=False)
+
+    def validate(self) -> None:
+        """The combinations that could lose data are refused, whoever builds the request."""
+        if self.jobs > 1 and self.clean:
+            raise ConfigError("--jobs cannot be combined with --clean: a parallel restore is not one transaction, "
+                              "so a failure would leave the database half replaced")
+        if self.jobs > 1 and self.atomic:
+            raise ConfigError("a parallel restore (--jobs) cannot run in one transaction",
+                              "restore with --jobs 1, or without --single-transaction")
+        if self.data_only and not self.tables:
+            raise ConfigError("--data-only needs --table", "name the tables whose rows to restore")
 
 
 @dataclass
@@ -266,6 +278,7 @@ def _prepare_tables(req: RestoreRequest) -> None:
 
 def run_restore(req: RestoreRequest, progress: Progress | None = None,
                 manifest: Manifest | None = None) -> RestoreResult:
+    req.validate()
     m = manifest or load_catalog(req.store).find(req.backup)
     user_tables, target_version, target_major = target_state(req.target_url)
     if req.data_only and req.tables:
@@ -273,8 +286,6 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
             guard_target(req.target_url, req.clean, req.confirm, user_tables)
     else:
         guard_target(req.target_url, req.clean, req.confirm, user_tables)
-    if req.data_only and not req.tables:
-        raise ConfigError("--data-only needs --table", "name the tables whose rows to restore")
     t0 = time.monotonic()
     # The read-through protects what the target holds. An empty target restored in one transaction
     # needs none: the held-back last chunk (below) means a corrupt archive is never committed, and a

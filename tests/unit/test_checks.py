@@ -18,22 +18,18 @@ from pgdrill.checks import (
     CheckResult,
     ChecksConfig,
     MigrationConfig,
-    RestoreErrorsCheck,
     RestoreOutcome,
     SmokeCommand,
-    SmokeCommandCheck,
     SqlAssertion,
-    _same,
     build_checks,
-    command_env,
-    database_url_string,
     execute,
     one_line,
-    row_count_differences,
-    run_command,
-    sequence_behind,
 )
+from pgdrill.checks.contents import RestoreErrorsCheck, row_count_differences, sequence_behind
+from pgdrill.checks.smoke import SmokeCommandCheck
+from pgdrill.checks.sql import _same
 from pgdrill.pg.conn import DatabaseUrl
+from pgdrill.process import command_env, database_url_string, run_command
 
 URL = DatabaseUrl.parse("postgresql://drill:s3cr%40t-pw@db.internal:6432/scratch_1?sslmode=require")
 

@@ -4,71 +4,38 @@ from __future__ import annotations
 
 import click
 
-from pgdrill import catalog
-from pgdrill.backup import BackupRequest, run_backup
-from pgdrill.cli import neon as neon_cli
 from pgdrill.cli.base import (
     apply,
     cli,
-    config_option,
-    database_url,
+    common,
+    dump_options,
     emit,
-    environment_option,
     github_settings,
-    identities,
     identity_option,
-    json_option,
     progress_printer,
     publish_outcome,
-    require,
-    s3_options,
-    setting,
-    store_from,
-    store_option,
+    settings_of,
     warn,
 )
+from pgdrill.cli.sources import restore_options
 from pgdrill.errors import CheckFailed
 from pgdrill.report import backups as render
-from pgdrill.restore import RestoreRequest, run_restore
-from pgdrill.verify import run_verify
+from pgdrill.settings import jobs
 
 
 @cli.command()
 @click.option("--database-url", envvar="PGDRILL_DATABASE_URL", metavar="URL",
               help="Source database, direct (not pooled) connection (env PGDRILL_DATABASE_URL).")
-@store_option
 @click.option("--tag", "tags", multiple=True, envvar="PGDRILL_TAGS", metavar="NAME",
               help="Tag the backup (repeatable), e.g. pre-deploy.")
-@click.option("--encrypt-to", multiple=True, envvar="PGDRILL_ENCRYPT_TO", metavar="AGE1…",
-              help="age recipient public key (repeatable).")
-@click.option("--recipients-file", envvar="PGDRILL_RECIPIENTS_FILE", metavar="FILE",
-              help="File of age recipients, one per line.")
-@click.option("--compress", envvar="PGDRILL_COMPRESS", metavar="SPEC",
-              help="pg_dump --compress value, e.g. 6, 0, zstd:3 (PostgreSQL 16+). "
-                   "Default: zstd with pg_dump 16+, gzip before.")
-@apply(s3_options)
-@environment_option
-@config_option
-@json_option
+@apply(dump_options)
+@common(writes="backups")
 @click.pass_context
 def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """Dump a database into the store, with a manifest of exact row counts."""
-    url = database_url(ctx, "database_url", "--database-url")
-    assert url is not None
-    recipients = tuple(setting(ctx, "encrypt_to", ()) or ())
-    rfile = setting(ctx, "recipients_file")
-    if recipients or rfile:
-        from pgdrill import crypto
+    from pgdrill.backup import run_backup
 
-        recipients = tuple(crypto.parse_recipients(list(recipients), rfile))
-    req = BackupRequest(
-        database_url=url,
-        store=store_from(ctx),
-        tags=tuple(setting(ctx, "tags", ()) or ()),
-        environment=setting(ctx, "environment"),
-        encrypt_to=recipients,
-        compress=setting(ctx, "compress"),
-    )
+    req = jobs.backup(settings_of(ctx))
     github_settings(ctx)  # a bad github: section must fail before the backup, not after
     manifest = run_backup(req, progress_printer(ctx))
     emit(as_json, render.backup_json(manifest), render.backup_text(manifest))
@@ -76,13 +43,15 @@ def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
 
 
 @cli.command("list")
-@store_option
-@config_option
-@json_option
+@common()
 @click.pass_context
 def list_(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """List complete backups, oldest first."""
-    cat = catalog.load(store_from(ctx))
+    from pgdrill import catalog
+
+    store = jobs.store(settings_of(ctx))
+    assert store is not None
+    cat = catalog.load(store)
     for line in render.warnings_for(cat):
         warn(line)
     emit(as_json, render.list_json(cat), render.list_text(cat))
@@ -90,14 +59,17 @@ def list_(ctx: click.Context, /, as_json: bool, **_: object) -> None:
 
 @cli.command()
 @click.argument("backup_id", default="latest", metavar="ID|latest")
-@store_option
 @identity_option
-@config_option
-@json_option
+@common()
 @click.pass_context
 def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) -> None:
     """Read a stored backup back: size, sha256 and a readable archive."""
-    result = run_verify(store_from(ctx), backup_id, identities(ctx), progress_printer(ctx))
+    from pgdrill.verify import run_verify
+
+    s = settings_of(ctx)
+    store = jobs.store(s)
+    assert store is not None
+    result = run_verify(store, backup_id, jobs.identities(s), progress_printer(ctx))
     for line in result.warnings:
         warn(line)
     emit(as_json, render.verify_json(result), render.verify_text(result))
@@ -105,7 +77,6 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
 
 @cli.command()
 @click.argument("backup_id", default="latest", metavar="ID|latest")
-@store_option
 @click.option("--target-url", envvar="PGDRILL_TARGET_URL", metavar="URL",
               help="Database to restore into (must exist; refused if it holds tables).")
 @click.option("--clean", is_flag=True, help="Drop existing objects first (needs --confirm).")
@@ -119,35 +90,34 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
               metavar="N", help="Parallel pg_restore jobs: the archive is copied to a temp file and checked first, "
                                 "and the restore is not one transaction (not with --clean).")
 @identity_option
-@config_option
-@json_option
-@neon_cli.restore_options
+@common()
+@restore_options
 @click.pass_context
-def restore(ctx: click.Context, /, backup_id: str, clean: bool, confirm: str | None, tables: tuple[str, ...],
-            data_only: bool, keep_owners: bool, no_verify: bool, as_json: bool, jobs: int = 1,
-            **_: object) -> None:
+def restore(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """Restore a backup into a database.
 
     With --neon-project and --at: copy the --table rows as they were then from a Neon branch."""
-    if neon_cli.requested(ctx):
-        neon_cli.restore(ctx, backup_id, tables, data_only, confirm, as_json)
+    s = settings_of(ctx)
+    if jobs.point_in_time_restore(s):
+        _table_restore(ctx, as_json)
         return
-    target = database_url(ctx, "target_url", "--target-url")
-    assert target is not None
-    if jobs > 1 and clean:
-        raise click.UsageError("--jobs cannot be combined with --clean: a parallel restore is not one transaction, "
-                               "so a failure would leave the database half replaced")
-    req = RestoreRequest(
-        store=store_from(ctx), backup=backup_id, target_url=target, clean=clean, confirm=confirm,
-        tables=tables, data_only=data_only, identities=identities(ctx), keep_owners=keep_owners,
-        # A parallel restore checks the archive itself before pg_restore starts: no read-through.
-        verify_first=not no_verify and jobs == 1, atomic=jobs == 1, jobs=jobs,
-    )
-    result = run_restore(req, progress_printer(ctx))
+    from pgdrill.restore import run_restore
+
+    result = run_restore(jobs.restore(s), progress_printer(ctx))
     emit(as_json, render.restore_json(result), render.restore_text(result))
     publish_outcome(ctx, render.restore_outcome(result))
     if not result.ok:
         raise CheckFailed(f"restore of {result.manifest.id} reported {result.error_count} error(s)")
 
 
-_ = require  # re-exported for command modules that need a mandatory setting
+def _table_restore(ctx: click.Context, as_json: bool) -> None:
+    """``restore --neon-project … --at … --table … --data-only``: rows only, one transaction."""
+    from pgdrill.report import tables as render_tables
+    from pgdrill.table_restore import run_table_restore
+
+    source, req = jobs.table_restore(settings_of(ctx))
+    result = run_table_restore(source, req, progress_printer(ctx))
+    emit(as_json, result.to_dict(), render_tables.restore_text(result))
+    if not result.cleaned_up:
+        warn("; ".join((result.cleanup.detail, *result.cleanup.items)))
+    publish_outcome(ctx, render_tables.restore_outcome(result))

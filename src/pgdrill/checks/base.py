@@ -1,0 +1,133 @@
+"""The machinery every check shares: what a check may look at (:class:`CheckContext`, with the
+source's :class:`Expected` contents), the :class:`Check` base class, and :func:`execute`, which runs
+checks in order and turns a crash into that check's own failure.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from pgdrill import secrets
+from pgdrill.checks.config import Severity
+from pgdrill.checks.results import CheckResult, RestoreOutcome, Status, one_line
+from pgdrill.pg.conn import DatabaseUrl, connect
+
+if TYPE_CHECKING:
+    from pgdrill.manifest import Manifest
+
+Conn = psycopg.Connection[tuple[object, ...]]
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the restored copy should hold, as far as its source knows. A stored backup knows all of
+    it (its manifest); a point-in-time copy may know nothing. A check whose expectation is ``None``
+    compares nothing (it skips, or checks only the copy itself).
+
+    ``same_instant`` is False when the expectations describe another moment than the copy (a Neon
+    branch compared with the newest backup's manifest): row counts then differ by design.
+    """
+
+    tables: Mapping[str, int] | None = None  # schema.table → exact row count
+    schemas: Sequence[str] | None = None
+    extensions: Mapping[str, str] | None = None  # name → version
+    migration_head: str | None = None
+    same_instant: bool = True
+    label: str = "manifest"  # how details name where the expectations came from
+    taken_at: datetime | None = None  # the instant the expectations describe
+
+    @classmethod
+    def from_manifest(cls, m: Manifest, *, same_instant: bool = True) -> Expected:
+        return cls(tables=dict(m.tables), schemas=list(m.schemas), extensions=dict(m.extensions),
+                   migration_head=m.migration_head, same_instant=same_instant, taken_at=m.created_at)
+
+    @property
+    def total_rows(self) -> int:
+        return sum((self.tables or {}).values())
+
+
+@dataclass
+class CheckContext:
+    """What a check may look at: the restored database and, when known, what it should hold."""
+
+    url: DatabaseUrl
+    expected: Expected | None = None
+    restore: RestoreOutcome | None = None
+    env: Mapping[str, str] | None = None  # base environment for commands (default: os.environ)
+    cwd: Path | None = None
+    _conn: Conn | None = field(default=None, repr=False)
+    _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
+
+    def conn(self) -> Conn:
+        """One shared autocommit connection; reopened if a check's failure closed it."""
+        if self._conn is None or self._conn.closed:
+            self._conn = self._stack.enter_context(connect(self.url, role="restored database"))
+        return self._conn
+
+    def close(self) -> None:
+        self._stack.close()
+        self._conn = None
+
+
+class Check(abc.ABC):
+    """One thing to verify. ``run`` returns a result; it raises only for unexpected trouble, which
+    the runner turns into a failed result."""
+
+    name: str = "check"
+    severity: Severity = "fail"
+    needs_trusted_restore = True  # skipped when the archive failed its integrity check
+
+    @abc.abstractmethod
+    def run(self, ctx: CheckContext) -> CheckResult: ...
+
+    def result(self, status: Status, detail: str, items: Sequence[str] = (), output: str | None = None) -> CheckResult:
+        return CheckResult(self.name, status, detail, 0.0, tuple(items), output)
+
+
+def _finish(check: Check, res: CheckResult, seconds: float) -> CheckResult:
+    status = res.status
+    detail = res.detail
+    if status == "fail" and check.severity == "warn":
+        status = "warn"
+        detail = f"{detail} (severity: warn)"
+    return replace(res, name=check.name, status=status, detail=secrets.scrub(one_line(detail)),
+                   duration=round(res.duration or seconds, 3), items=tuple(secrets.scrub(i) for i in res.items))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def execute(checks: Sequence[Check], ctx: CheckContext, progress: Progress | None = None) -> list[CheckResult]:
+    """Run ``checks`` in order, each timed; one check's error is its own failure, not the run's."""
+    results = []
+    for check in checks:
+        t0 = time.monotonic()
+        if check.needs_trusted_restore and ctx.restore is not None and not ctx.restore.trusted:
+            res = check.result("skip", "not run: the archive failed its integrity check, its data is not trusted")
+        else:
+            try:
+                res = check.run(ctx)
+            except psycopg.Error as exc:
+                res = check.result("fail", f"query failed: {_first_line(exc)}")
+            except Exception as exc:
+                msg = exc.message if hasattr(exc, "message") else _first_line(exc)
+                res = check.result("fail", f"check crashed: {type(exc).__name__}: {msg}")
+        res = _finish(check, res, time.monotonic() - t0)
+        if progress:
+            progress(f"check {res.name}: {res.status} — {res.detail}")
+        results.append(res)
+    return results
+
+
