@@ -115,7 +115,7 @@ def test_a_page_is_self_contained(shop_store: tuple[LocalStore, Shop]) -> None:
     page = render_site([("shop", shop_view(shop_store[0]))])["index.html"]
     assert "<script" not in page
     assert re.findall(r'href="([^"]*)"', page) == [f"#{s}" for s in (
-        "alerts", "backups", "drills", "calendar", "retention", "window", "problems")]
+        "alerts", "drills", "calendar", "backups", "retention", "window", "problems")]
     assert not re.search(r'\ssrc=', page)  # no image, frame or script from anywhere
     assert "@import" not in page and "url(" not in page  # the style sheet loads nothing either
     assert "default-src 'none'" in html.unescape(page) and "@media print" in page

@@ -23,6 +23,7 @@ from pgdrill.report.html import Bar, Html, Point, bar_chart, document, el, time_
 
 #: rows shown in the long tables (the charts show everything)
 TABLE_ROWS = 20
+BACKUP_ROWS = 14
 RETENTION_ROWS = 200
 CALENDAR_MONTHS = 12
 
@@ -106,7 +107,7 @@ def _backups(view: StoreView) -> Html:
                                         fmt=lambda v: _count(round(v))),
                    el("figcaption", "Exact rows in each backup, counted in the dump's snapshot.")),
                 class_="charts")
-    shown = list(reversed(bs))[:TABLE_ROWS]
+    shown = list(reversed(bs))[:BACKUP_ROWS]
     head = el("tr", el("th", "Backup"), el("th", "Created"), el("th", "Size", class_="num"),
               el("th", "Duration", class_="num"), el("th", "Tables", class_="num"), el("th", "Rows", class_="num"),
               el("th", "Tags"))
@@ -259,7 +260,7 @@ def _problems(view: StoreView) -> Html | None:
 
 
 def _nav(view: StoreView, back: bool) -> Html:
-    links = [("alerts", "Alerts"), ("backups", "Backups"), ("drills", "Drills"), ("calendar", "Calendar"),
+    links = [("alerts", "Alerts"), ("drills", "Drills"), ("calendar", "Calendar"), ("backups", "Backups"),
              ("retention", "Retention")]
     if view.windows:
         links.append(("window", "Point-in-time window"))
@@ -283,7 +284,7 @@ def database_page(name: str, view: StoreView, *, back: bool = False) -> str:
                 el("p", "Store ", el("code", view.store), f", read {when_minute(view.read_at)} ", status,
                    class_="meta", data_read_at=iso(view.read_at)),
                 _nav(view, back))
-    main = el("main", _tiles(view), _alerts(view), _backups(view), _drills(view), _calendar(view), _retention(view),
+    main = el("main", _tiles(view), _alerts(view), _drills(view), _calendar(view), _backups(view), _retention(view),
               _window(view), _problems(view))
     return document(f"pgdrill: backups of {name}", Html(header + main + _footer(view.read_at)))
 

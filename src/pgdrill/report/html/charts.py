@@ -49,20 +49,21 @@ def _exact(x: float) -> str:
 
 
 def _ceiling(top: float) -> float:
-    """A round upper bound for the y axis: 1, 2, 2.5 or 5 times a power of ten, at least ``top``."""
+    """A round upper bound for the y axis (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten), at least
+    ``top``: quarters of it are round numbers too."""
     if top <= 0:
         return 1.0
     magnitude = 10 ** (len(str(int(top))) - 1) if top >= 1 else 1.0
     while magnitude > top:
         magnitude /= 10
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if step * magnitude >= top:
             return step * magnitude
     return 10 * magnitude
 
 
 def _frame(chart_id: str, title: str, description: str, ceiling: float, fmt: Callable[[float], str],
-           body: list[Html], x_labels: list[tuple[float, str]]) -> Html:
+           body: list[Html], x_labels: list[tuple[float, str, str]]) -> Html:
     plot_h = H - TOP - BOTTOM
     grid: list[Html] = []
     for i in range(5):
@@ -70,8 +71,8 @@ def _frame(chart_id: str, title: str, description: str, ceiling: float, fmt: Cal
         y = TOP + plot_h * (1 - i / 4)
         grid.append(el("line", x1=_n(LEFT), x2=_n(W - RIGHT), y1=_n(y), y2=_n(y), class_="grid"))
         grid.append(el("text", fmt(value), x=_n(LEFT - 6), y=_n(y + 4), class_="axis", text_anchor="end"))
-    for x, label in x_labels:
-        grid.append(el("text", label, x=_n(x), y=_n(H - 10), class_="axis", text_anchor="middle"))
+    for x, label, anchor in x_labels:
+        grid.append(el("text", label, x=_n(x), y=_n(H - 10), class_="axis", text_anchor=anchor))
     return el(
         "svg",
         el("title", title, id=f"{chart_id}-title"),
@@ -103,9 +104,9 @@ def time_chart(points: Sequence[Point], *, chart_id: str, title: str, fmt: Calla
     marks += [el("circle", el("title", p.title), cx=_n(x(p.at)), cy=_n(y(p.value)), r="3", class_="dot",
                  data_value=_exact(p.value), data_at=iso(p.at),
                  data_id=p.key) for p in points]
-    labels = [(x(first), f"{first:%Y-%m-%d}")]
+    labels = [(x(first), f"{first:%Y-%m-%d}", "start" if span > 0 else "middle")]
     if span > 0:
-        labels.append((x(last), f"{last:%Y-%m-%d}"))
+        labels.append((x(last), f"{last:%Y-%m-%d}", "end"))
     description = (f"{len(points)} point(s) from {first:%Y-%m-%d} to {last:%Y-%m-%d}; highest "
                    f"{fmt(max(p.value for p in points))}, latest {fmt(points[-1].value)}")
     return _frame(chart_id, title, description, ceiling, fmt, marks, labels)
@@ -121,7 +122,7 @@ def bar_chart(bars: Sequence[Bar], *, chart_id: str, title: str, fmt: Callable[[
     width = max(2.0, min(36.0, slot * 0.6))
     every = max(1, len(bars) // 12)
     marks: list[Html] = []
-    labels: list[tuple[float, str]] = []
+    labels: list[tuple[float, str, str]] = []
     for i, b in enumerate(bars):
         cx = LEFT + slot * (i + 0.5)
         height = plot_h * b.value / ceiling
@@ -134,7 +135,7 @@ def bar_chart(bars: Sequence[Bar], *, chart_id: str, title: str, fmt: Callable[[
             marks.append(el("line", x1=_n(cx - slot / 2 + 1), x2=_n(cx + slot / 2 - 1), y1=_n(ty), y2=_n(ty),
                             class_="target"))
         if i % every == 0:
-            labels.append((cx, b.label))
+            labels.append((cx, b.label, "middle"))
     met = sum(1 for b in bars if b.status == "pass")
     missed = sum(1 for b in bars if b.status == "fail")
     description = f"{len(bars)} drill(s): target met {met}, missed {missed}, no target {len(bars) - met - missed}"
