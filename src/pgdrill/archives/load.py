@@ -461,7 +461,7 @@ def _load_plain(aset: ArchiveSet, archive: Archive, s: Sniffed, url: DatabaseUrl
                              "restored statement by statement")
             continue
         out.errors, out.error_count = _count_errors(rc, lines, "psql")
-        if script.facts.dropped and not opts.keep_owners:
-            out.notes.append(f"{script.facts.dropped} ownership, privilege and database-level statement(s) of "
-                             f"{archive.basename} left out, as pg_restore --no-owner --no-privileges does")
+        if script.facts.dropped:
+            _say(progress, f"{script.facts.dropped} ownership, privilege or database-level statement(s) left out, "
+                           "as pg_restore --no-owner --no-privileges does")
         return

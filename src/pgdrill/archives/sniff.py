@@ -143,18 +143,16 @@ def sniff_bytes(head: bytes, what: str, reader_rest: Readable | None = None, end
 def _sniff_plain_bytes(head: bytes, what: str, ended: bool, compression: Compression) -> Sniffed:
     if head.startswith(MAGIC):
         h = _pg_header(head, what, (CUSTOM, TAR, DIRECTORY))
-        if h.format == DIRECTORY:
+        if h.format != CUSTOM:
             raise IntegrityError(f"{what} is the toc.dat of a directory-format dump, not a whole dump",
                                  "point --archives at the dump's folder")
-        if h.format != CUSTOM:
-            raise IntegrityError(f"{what} is a pg_dump TOC of format {h.format}, not a whole dump", SUPPORTED)
         return Sniffed("custom", compression, h, h.pg_dump_version, h.server_version, h.dbname)
     member = _tar_member(head)
     if member is not None:
         if member != "toc.dat":
             raise IntegrityError(f"{what} is a tar file but not a pg_dump tar archive (its first member is "
                                  f"'{member}', not toc.dat)", SUPPORTED)
-        h = _pg_header(head[512:], what, (TAR,))
+        h = _pg_header(head[512:], what, (TAR, DIRECTORY))
         return Sniffed("tar", compression, h, h.pg_dump_version, h.server_version, h.dbname)
     other = unsupported_of(head)
     if other is not None:
@@ -167,7 +165,8 @@ def sniff_directory(toc_head: bytes, what: str) -> Sniffed:
     if not toc_head.startswith(MAGIC):
         raise IntegrityError(f"{what} holds a toc.dat that is not a pg_dump TOC (it starts "
                              f"'{_printable(toc_head)}')", "the dump is damaged; drill an older archive")
-    h = _pg_header(toc_head, what, (DIRECTORY,))
+    # pg_dump writes the tar format's byte into a directory dump's toc.dat too (both are 3).
+    h = _pg_header(toc_head, what, (TAR, DIRECTORY))
     return Sniffed("directory", "none", h, h.pg_dump_version, h.server_version, h.dbname)
 
 
