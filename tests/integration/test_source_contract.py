@@ -1,8 +1,9 @@
 """One contract, every Source: a stored backup restored into a scratch database, a Neon branch (through
 the local Neon API stand-in), a dump made by pg_dump alone in a folder of such dumps (an archive set),
-and a test-only source whose copy is a private server on a fresh data directory. Each must yield a connectable copy that says what point in time it holds, destroy it after
-success, a failing check and an interrupt, keep it with --keep, refuse a production target before
-making anything, and sweep the copy a SIGKILLed run left behind.
+and a test-only source whose copy is a private server on a fresh data directory. Each must yield a
+connectable copy that says what point in time it holds, destroy it after success, a failing check and
+an interrupt, keep it with --keep, refuse a production target before making anything, and sweep the
+copy a SIGKILLed run left behind.
 """
 
 from __future__ import annotations

@@ -164,7 +164,6 @@ def _record(copy: RestoredCopy, req: DrillRequest, started: datetime, results: l
             counted: dict[str, int]) -> DrillRecord:
     o = copy.origin
     tool = copy.tool_version
-    via_pg_restore = copy.restore is not None and copy.restore.tool == "pg_restore"
     return DrillRecord(
         id=new_id(started), passed=not reasons, failures=reasons,
         started_at=started, finished_at=req.clock().astimezone(timezone.utc), environment=req.environment,
@@ -177,8 +176,8 @@ def _record(copy: RestoredCopy, req: DrillRequest, started: datetime, results: l
         target=copy.url.redacted if copy.url is not None else "", target_kind=copy.target_kind,
         scratch_database=copy.name if copy.target_kind == "scratch" else None, copy_id=copy.copy_id,
         cleanup=_cleanup_text(copy), target_server_version=copy.server_version,
-        pg_restore_version=tool if via_pg_restore else None,
-        restore_tool=None if via_pg_restore or not tool else tool,
+        pg_restore_version=tool if copy.tool == "pg_restore" else None,
+        restore_tool=f"{copy.tool} {tool}" if copy.tool != "pg_restore" and tool else None,
         fetch_seconds=round(copy.fetch_seconds, 3), restore_seconds=round(copy.restore_seconds, 3),
         checks_seconds=round(checks_s, 3), rto=rto, rpo=rpo, backup_age_seconds=rpo_m.age,
         worst_gap_seconds=rpo_m.worst_gap, rpo_window_seconds=rpo_m.window,

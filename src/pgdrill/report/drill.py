@@ -48,7 +48,8 @@ def _restored_into(r: DrillRecord) -> str:
 
 
 def _rto_breakdown(r: DrillRecord) -> str:
-    return f"restore {fmt_seconds(r.restore_seconds)} + checks {fmt_seconds(r.checks_seconds)}"
+    fetch = f"fetch {fmt_seconds(r.fetch_seconds)} + " if r.fetch_seconds else ""
+    return f"{fetch}restore {fmt_seconds(r.restore_seconds)} + checks {fmt_seconds(r.checks_seconds)}"
 
 
 def _rpo_breakdown(r: DrillRecord) -> str:

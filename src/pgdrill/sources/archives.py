@@ -150,7 +150,7 @@ class ArchiveSource(DatabaseCopySource):
         copy.restore_seconds = time.monotonic() - t0
         copy.restore = RestoreOutcome(done.error_count, tuple(done.errors), done.integrity_error,
                                       round(copy.restore_seconds, 3), done.tool)
-        copy.tool_version = done.tool_version if done.tool == "pg_restore" else f"{done.tool} {done.tool_version}"
+        copy.tool, copy.tool_version = done.tool, done.tool_version
         copy.notes += done.notes
         copy.origin = self.origin()
         if done.integrity_error is not None:
