@@ -397,10 +397,11 @@ def _load_pg_restore(aset: ArchiveSet, archive: Archive, s: Sniffed, url: Databa
         except IntegrityError as exc:
             failure = exc  # a broken stream: stop the restore before it can commit
             proc_any.kill()
-        finally:
-            rc = proc_any.wait()
-            if proc_any.poll() is None:
-                proc_any.kill()
+        except BaseException:
+            proc_any.kill()  # Ctrl-C, SIGTERM: never wait for a restore still reading its input
+            proc_any.wait()
+            raise
+        rc = proc_any.wait()
         lines = errs.join(10)
         with contextlib.suppress(PgdrillError):
             _drain(stored)  # the rest still counts for the sha256 the record keeps
@@ -446,8 +447,11 @@ def _load_plain(aset: ArchiveSet, archive: Archive, s: Sniffed, url: DatabaseUrl
             except IntegrityError as exc:
                 failure = exc
                 proc.kill()  # never let psql reach the end of its input: that would commit
-            finally:
-                rc = proc.wait()
+            except BaseException:
+                proc.kill()  # Ctrl-C, SIGTERM: the open transaction dies with psql
+                proc.wait()
+                raise
+            rc = proc.wait()
             lines = errs.join(10)
             with contextlib.suppress(PgdrillError):
                 _drain(stored)
