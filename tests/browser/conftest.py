@@ -2,14 +2,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cdp import Chromium, chromium_binary
-
-ROOT = Path(__file__).resolve().parents[2]
-#: where the tests leave their screenshots for people to look at (ignored by git)
-SHOTS = ROOT / ".cache" / "browser"
 
 
 def _missing(what: str) -> None:

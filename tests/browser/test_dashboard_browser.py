@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 from cdp import Chromium, Page
 
-from conftest import ROOT, SHOTS
 from pgdrill.overview import read_view, write_site
 from pgdrill.report.dashboard import render_site
 from pgdrill.report.format import human_size
@@ -35,6 +34,9 @@ from pgdrill.store.local import LocalStore
 from support.dashboard import NOW, POLICY, THRESHOLDS, Shop, write_shop
 from support.runner import pgdrill_process
 
+ROOT = Path(__file__).resolve().parents[2]
+#: where the tests leave their screenshots for people to look at (ignored by git)
+SHOTS = ROOT / ".cache" / "browser"
 README_SHOT = ROOT / "docs" / "images" / "dashboard.png"
 README_SHOT_SOURCE = ROOT / "docs" / "images" / "dashboard.sha256"
 
