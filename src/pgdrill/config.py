@@ -54,6 +54,9 @@ class FlagDefaults(BaseModel):
     production_databases: list[str] | None = None
     neon_project: str | None = None
     neon_branch: str | None = None
+    archives: str | None = None
+    compare_url: str | None = None
+    compare_tolerance: str | float | None = None
 
     @field_validator("rto_target", "rpo_target", "max_age", mode="before")
     @classmethod

@@ -67,7 +67,7 @@ COMMANDS = {
     "backup": "pgdrill.cli.backups", "list": "pgdrill.cli.backups", "verify": "pgdrill.cli.backups",
     "restore": "pgdrill.cli.backups", "drill": "pgdrill.cli.drill", "drills": "pgdrill.cli.drill",
     "predeploy": "pgdrill.cli.predeploy", "monitor": "pgdrill.cli.monitor", "prune": "pgdrill.cli.prune",
-    "check": "pgdrill.cli.check", "demo": "pgdrill.cli.demo",
+    "report": "pgdrill.cli.report", "check": "pgdrill.cli.check", "demo": "pgdrill.cli.demo",
 }
 
 

@@ -16,12 +16,14 @@ from pgdrill.cli.base import (
     settings_of,
     start_job,
 )
+from pgdrill.cli.sources import archives_option
 from pgdrill.errors import CheckFailed, ConfigError
 
 FORMATS = ("text", "json", "prometheus", "markdown")
 
 
 @cli.command()
+@archives_option
 @click.option("--max-age", envvar="PGDRILL_MAX_AGE", metavar="DURATION",
               help="Alert when the newest backup is older (default 26h).")
 @click.option("--size-deviation", envvar="PGDRILL_SIZE_DEVIATION", metavar="PERCENT",
@@ -46,6 +48,7 @@ def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | 
     """Check backup age, size, row counts, schedule, failed attempts and drills.
 
     Exit 1 on a critical alert; warnings are shown and exit 0 (unless --fail-on warning).
+    With --archives: the newest archive's age, its size and the schedule, from names and times alone.
 
     \b
     Examples:
@@ -60,9 +63,17 @@ def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | 
     s = settings_of(ctx)
     start_job(ctx)
     limits = jobs.thresholds(s)
-    store = jobs.store(s)
-    assert store is not None
-    health = run_monitor(store, limits)
+    pattern = jobs.archive_set(s)
+    if pattern is not None:
+        # The set's names and times alone; --store, when given, holds its drill records.
+        from pgdrill.archives import ArchiveSet
+        from pgdrill.monitor.archives import run_archive_monitor
+
+        health = run_archive_monitor(ArchiveSet.load(pattern), jobs.store(s, required=False), limits)
+    else:
+        store = jobs.store(s)
+        assert store is not None
+        health = run_monitor(store, limits)
     fmt = "json" if as_json else fmt
     if fmt == "json":
         import json

@@ -10,6 +10,8 @@ from pgdrill.errors import IntegrityError
 
 MAGIC = b"PGDMP"
 HEADER_PEEK = 4096
+#: the header's format byte (pg_backup.h ArchiveFormat)
+CUSTOM, TAR, DIRECTORY = 1, 3, 5
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,7 @@ class ArchiveHeader:
     dbname: str
     server_version: str
     pg_dump_version: str
+    format: int = CUSTOM
     int_size: int = 4
     offset_size: int = 8
     toc_start: int = 0  # where the TOC begins, right after the header
@@ -67,8 +70,9 @@ class _Reader:
         return s.decode("utf-8", "replace")
 
 
-def parse_header(data: bytes) -> ArchiveHeader:
-    """Parse the first bytes of a -Fc archive (pg_backup_archiver.c: WriteHead/ReadHead)."""
+def parse_header(data: bytes, formats: tuple[int, ...] = (CUSTOM,)) -> ArchiveHeader:
+    """Parse the first bytes of a -Fc archive (pg_backup_archiver.c: WriteHead/ReadHead); ``formats``
+    also accepts the same header at the start of a tar or directory dump's toc.dat."""
     if not data.startswith(MAGIC):
         raise IntegrityError("not a pg_dump custom-format archive (no PGDMP signature)")
     r = _Reader(data)
@@ -80,7 +84,7 @@ def parse_header(data: bytes) -> ArchiveHeader:
         raise IntegrityError(f"archive header has an unsupported int size {r.int_size}")
     offset_size = r.byte()
     fmt = r.byte()
-    if fmt != 1:
+    if fmt not in formats:
         raise IntegrityError(f"archive is not in custom format (format byte {fmt})")
     if version >= (1, 15, 0):
         r.byte()  # compression algorithm
@@ -98,7 +102,7 @@ def parse_header(data: bytes) -> ArchiveHeader:
     if version >= (1, 10, 0):
         server_version = r.read_str()
         pg_dump_version = r.read_str()
-    return ArchiveHeader(version, dbname, server_version, pg_dump_version, r.int_size, offset_size, r.pos)
+    return ArchiveHeader(version, dbname, server_version, pg_dump_version, fmt, r.int_size, offset_size, r.pos)
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,8 @@ def read_toc(head: bytes, header: ArchiveHeader, more: Callable[[int], bytes]) -
     format's _ReadExtraToc), from ``head`` (the bytes read so far, from the start) and ``more(n)``
     for the rest. Archive versions 1.12 (PostgreSQL 9.5) and later."""
     version = header.format_version
+    if header.format != CUSTOM:
+        raise IntegrityError("only a custom-format archive's TOC is read here")
     if version < (1, 12, 0):
         raise IntegrityError(f"archive format {'.'.join(map(str, version))} is too old to read its TOC")
     r = _StreamReader(head, more, header.int_size, header.toc_start)
