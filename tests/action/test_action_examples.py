@@ -161,7 +161,8 @@ def test_nightly_backup_example(setting: Setting) -> None:
     assert manifest["tables"] == {"public.customers": 60, "public.orders": 300}
     assert f"Stored backup {backup_id}" in r.log(job="backup")
     # the check step ran first, found the set-up ready, and its permission probe opened nothing
-    assert "pgdrill check: ready" in r.summary("Check the set-up (one line per item; writes nothing)", job="backup")
+    assert "pgdrill check: ready" in r.summary("check", job="backup")
+    assert r.outputs("check", job="backup")["passed"] == "true"
     assert [c.status for c in setting.github.calls("POST")] in ([], [422])
     assert setting.github.issues(REPO) == []
 
