@@ -14,7 +14,7 @@ from pgdrill import __version__
 from pgdrill.catalog import drill_keys
 from pgdrill.checks import CheckResult
 from pgdrill.drill.measures import TargetRecord
-from pgdrill.errors import IntegrityError, PgdrillError
+from pgdrill.errors import IntegrityError, PgdrillError, StoreMissing
 from pgdrill.manifest import DRILLS
 from pgdrill.store.base import Store
 
@@ -134,10 +134,19 @@ class History:
         return self.records[-1] if self.records else None
 
 
-def load_history(store: Store) -> History:
-    """Every readable drill record, oldest first; unreadable ones are listed, not fatal."""
+def load_history(store: Store, *, missing_ok: bool = False) -> History:
+    """Every readable drill record, oldest first; unreadable ones are listed, not fatal.
+    ``missing_ok``: a store no drill has written to yet holds no history (the store a drill of a
+    point-in-time source or an archive set keeps its records in, started by its first record);
+    otherwise a store that does not exist is StoreMissing, as everywhere."""
     h = History()
-    for key in drill_keys(store):
+    try:
+        keys = drill_keys(store)
+    except StoreMissing:
+        if missing_ok:
+            return h
+        raise
+    for key in keys:
         try:
             h.records.append(parse_record(store.get_bytes(key), key))
         except IntegrityError as exc:

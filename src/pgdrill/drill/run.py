@@ -24,7 +24,7 @@ from pgdrill.ci import RunInfo
 from pgdrill.config import Seconds
 from pgdrill.drill.measures import TargetRecord, evaluate, failure_reasons
 from pgdrill.drill.record import DAY, DrillRecord, History, load_history, record_key, trend
-from pgdrill.errors import PgdrillError, StoreMissing
+from pgdrill.errors import PgdrillError
 from pgdrill.manifest import new_id
 from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.report.format import fmt_seconds
@@ -113,12 +113,9 @@ def run_drill(source: Source, req: DrillRequest, progress: Progress | None = Non
     started = req.clock().astimezone(timezone.utc)
     source.attach(progress)
     warnings = source.prepare(started)
-    try:
-        history = load_history(req.records) if req.records is not None else History()
-    except StoreMissing:
-        # A stored backup's drill has read its store in prepare(); a point-in-time source's first drill
-        # starts the store that keeps its records.
-        history = History()
+    # A stored backup's drill has read its store in prepare(); a point-in-time source's first drill
+    # starts the store that keeps its records.
+    history = load_history(req.records, missing_ok=True) if req.records is not None else History()
     warnings += [f"drill record {key} skipped: {why}" for key, why in history.problems]
     rpo_m = source.rpo(started)
 

@@ -45,7 +45,7 @@ def same_set(r: DrillRecord, pattern: str) -> bool:
 def previous_drills(records: Store | None, pattern: str) -> list[DrillRecord]:
     if records is None:
         return []
-    return [r for r in load_history(records).records if same_set(r, pattern)]
+    return [r for r in load_history(records, missing_ok=True).records if same_set(r, pattern)]
 
 
 def last_seen(history: list[DrillRecord], url: str) -> DrillRecord | None:
@@ -193,7 +193,7 @@ def from_settings(s: Settings, purpose: str) -> ArchiveSource:
     from pgdrill.drill import DrillSettings
     from pgdrill.monitor.thresholds import Thresholds, parse_fraction
     from pgdrill.settings import jobs
-    from pgdrill.sources.backup import placement
+    from pgdrill.sources.backup import _jobs, placement
 
     if purpose != "drill":
         raise ConfigError("--table with --archives is not supported",
@@ -212,7 +212,10 @@ def from_settings(s: Settings, purpose: str) -> ArchiveSource:
         compare_url=s.url("compare_url"),
         compare_tolerance=parse_fraction(str(tolerance), s.where("compare_tolerance")) if tolerance not in (None, "")
         else DEFAULT_TOLERANCE,
-        jobs=int(s.get("jobs", 1) or 1), keep_owners=bool(s.get("keep_owners")), rpo_window=settings.rpo_window,
+        # --jobs auto (the drill's default) is for pgdrill's own archives; a set's dumps (plain SQL among
+        # them) restore with the jobs asked for, one when not asked
+        jobs=n if isinstance(n := _jobs(s.get("jobs", 1)), int) else 1,
+        keep_owners=bool(s.get("keep_owners")), rpo_window=settings.rpo_window,
         row_drop=limits.row_drop, row_drop_min_rows=limits.row_drop_min_rows,
         row_drop_ignore=tuple(limits.row_drop_ignore),
     )
