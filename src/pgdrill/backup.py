@@ -8,6 +8,7 @@ transaction while the dump streams — so the manifest and the archive always ag
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import subprocess
@@ -16,18 +17,22 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from pgdrill import __version__
 from pgdrill.ci import RunInfo
 from pgdrill.errors import AccessDenied, IntegrityError, PgdrillError, SourceError, StoreError
-from pgdrill.manifest import ATTEMPTS, Encryption, Manifest, archive_key, manifest_key, new_id
+from pgdrill.layout import ATTEMPTS, archive_key, manifest_key, new_id
 from pgdrill.pg import binaries, migrations, stats
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
 from pgdrill.report.format import human_size
 from pgdrill.store.base import Store
 from pgdrill.streams import DataProgress, HashingReader, Progress, StderrCollector, widen_pipe
+
+if TYPE_CHECKING:
+    from pgdrill.manifest import Manifest
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,10 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
 
             plain = HashingReader(proc.stdout, progress, "dumped", on_eof=check_dump_exit,
                                   describe=follow.describe if follow else None)
+            # The manifest's model (pydantic) is needed only at the end: load it while pg_dump works.
+            preload = threading.Thread(target=importlib.import_module, args=("pgdrill.manifest",), daemon=True,
+                                       name="pgdrill-preload")
+            preload.start()
             stream = None
             try:
                 if encrypted:
@@ -201,6 +210,8 @@ def run_backup(req: BackupRequest, progress: Progress | None = None) -> Manifest
         if plain.count == 0:
             raise IntegrityError("pg_dump produced an empty archive", _RETRY)
         finished = datetime.now(timezone.utc)
+        from pgdrill.manifest import Encryption, Manifest
+
         manifest = Manifest(
             id=backup_id,
             created_at=started,

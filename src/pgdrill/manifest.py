@@ -12,32 +12,18 @@ from __future__ import annotations
 
 import json
 import re
-import secrets as pysecrets
 from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pgdrill import layout as _layout
 from pgdrill.errors import IntegrityError
 
 MANIFEST_VERSION = 1
-BACKUPS = "backups/"
-ATTEMPTS = "attempts/"
-DRILLS = "drills/"
-
-
-def new_id(now: datetime | None = None) -> str:
-    """Time-sortable and collision-free: UTC to the millisecond plus 48 random bits."""
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z-" + pysecrets.token_hex(6)
-
-
-def manifest_key(backup_id: str) -> str:
-    return f"{BACKUPS}{backup_id}/manifest.json"
-
-
-def archive_key(backup_id: str, encrypted: bool) -> str:
-    return f"{BACKUPS}{backup_id}/archive.pgdump" + (".age" if encrypted else "")
+# The store's layout and backup ids live in pgdrill.layout (no pydantic there); named here as before.
+BACKUPS, ATTEMPTS, DRILLS = _layout.BACKUPS, _layout.ATTEMPTS, _layout.DRILLS
+new_id, manifest_key, archive_key = _layout.new_id, _layout.manifest_key, _layout.archive_key
 
 
 class Encryption(BaseModel):

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pgdrill.backup import BackupRequest, run_backup
 from pgdrill.checks import CheckResult, Status, one_line
 from pgdrill.ci import RunInfo
-from pgdrill.config import Seconds
+from pgdrill.config_models import Seconds
 from pgdrill.errors import ConfigError, IntegrityError, PgdrillError
 from pgdrill.manifest import Manifest
 from pgdrill.pg import migrations

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from pgdrill.checks.results import one_line
-from pgdrill.config import Seconds
+from pgdrill.config_models import Seconds
 
 Severity = Literal["fail", "warn", "off"]
 Duration = Seconds

@@ -274,13 +274,19 @@ def stdout_is_tty() -> bool:
 
 
 def github_settings(ctx: click.Context) -> Any:
-    """The ``github:`` section for this run; read early so a bad section fails before the job runs."""
-    from pgdrill.report.github.settings import GitHubSettings
+    """The ``github:`` section for this run; read early so a bad section fails before the job runs.
+    Outside Actions, and without such a section, it is not needed (and its model is not loaded)."""
+    import os
+
+    from pgdrill.report.actions import in_actions
 
     s = settings_of(ctx)
     RUN.environment = s.environment
     RUN.store = s.text("store")
-    RUN.github = s.section("github", GitHubSettings)
+    if in_actions(os.environ) or s.config.raw_section("github", s.environment) is not None:
+        from pgdrill.report.github.settings import GitHubSettings
+
+        RUN.github = s.section("github", GitHubSettings)
     return RUN.github
 
 
@@ -334,7 +340,7 @@ def _publish(outcome: Any) -> None:
 
 def publish_outcome(ctx: click.Context, outcome: Any) -> None:
     """Hand a job's Outcome to the publishers."""
-    if RUN.github is None:
+    if RUN.environment is None and RUN.store is None:
         github_settings(ctx)
     _publish(outcome)
 

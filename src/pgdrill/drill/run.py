@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pgdrill.checks import CheckResult, ChecksConfig, run_checks
 from pgdrill.ci import RunInfo
-from pgdrill.config import Seconds
+from pgdrill.config_models import Seconds
 from pgdrill.drill.measures import TargetRecord, evaluate, failure_reasons
 from pgdrill.drill.record import DAY, DrillRecord, History, load_history, record_key, trend
 from pgdrill.errors import PgdrillError

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from pgdrill.config import Seconds
+from pgdrill.config_models import Seconds
 from pgdrill.errors import ConfigError
 from pgdrill.report.format import fmt_span
 

@@ -272,11 +272,13 @@ def _off(value: object) -> bool:
 def notify(s: Settings) -> NotifySettings | None:
     """--slack-webhook-url/--webhook-url/--ping-url (or PGDRILL_*) over the `notify:` section; None when
     no URL is set at all (no notification code is loaded then)."""
-    from pgdrill.report.notify.settings import URL_KEYS, NotifySettings, check_url
-
-    given = {k: s.given[k] for k in URL_KEYS if s.given_now(k)}
+    keys = ("slack_webhook_url", "webhook_url", "ping_url")  # report.notify.settings.URL_KEYS, not loaded yet
+    given = {k: s.given[k] for k in keys if s.given_now(k)}
     if not given and not s.config.raw_section("notify", s.environment):
         return None
+    from pgdrill.report.notify.settings import URL_KEYS, NotifySettings, check_url
+
+    assert set(URL_KEYS) == set(keys)
     base = s.section("notify", NotifySettings)
     update: dict[str, object] = {}
     for key, value in given.items():

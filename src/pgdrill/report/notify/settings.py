@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pgdrill import secrets
-from pgdrill.config import Seconds
+from pgdrill.config_models import Seconds
 
 NotifiedJob = Literal["backup", "drill", "monitor"]
 #: jobs whose end can be notified
