@@ -6,4 +6,5 @@ pytest_plugins = [
     "support.versions",
     "support.github_server",
     "support.neon_server",
+    "support.pitr",
 ]

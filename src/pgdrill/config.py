@@ -23,7 +23,7 @@ DEFAULT_NAMES = ("pgdrill.yml", "pgdrill.yaml")
 M = TypeVar("M", bound=BaseModel)
 
 #: keys of a job section; anything else at the top level must be a flag default
-SECTIONS = ("drill", "checks", "retention", "monitor", "github", "predeploy", "neon", "environments")
+SECTIONS = ("drill", "checks", "retention", "monitor", "github", "predeploy", "neon", "pitr", "environments")
 
 
 class FlagDefaults(BaseModel):
@@ -51,6 +51,12 @@ class FlagDefaults(BaseModel):
     production_databases: list[str] | None = None
     neon_project: str | None = None
     neon_branch: str | None = None
+    pgbackrest_stanza: str | None = None
+    pgbackrest_config: str | None = None
+    barman_cloud_url: str | None = None
+    barman_server_name: str | None = None
+    pitr_database: str | None = None
+    max_replica_lag: str | None = None
 
 
 def _format_error(path: Path, exc: ValidationError, prefix: str = "") -> ConfigError:

@@ -72,12 +72,14 @@ class DrillRecord(BaseModel):
     pgdrill_version: str = __version__
     fetch_seconds: float = 0.0
     restore_seconds: float = 0.0
+    replay_seconds: float = 0.0  # WAL replay up to the target (physical recovery)
     checks_seconds: float = 0.0
     rto: TargetRecord
     rpo: TargetRecord
     backup_age_seconds: float = 0.0
     worst_gap_seconds: float = 0.0
     rpo_window_seconds: float = 30 * DAY
+    rpo_detail: str | None = None  # how the RPO was measured, when not from stored backups' ages
     checks: list[CheckResult] = Field(default_factory=list)
     owners: list[str] = Field(default_factory=list)
     run_url: str | None = None

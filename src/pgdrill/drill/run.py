@@ -134,7 +134,7 @@ def run_drill(source: Source, req: DrillRequest, progress: Progress | None = Non
 
     # A branch's point in time is known once it is ready: measure the RPO from the copy's origin then.
     rpo_m = source.rpo(started) if copy.origin.point_in_time is not None else rpo_m
-    rto = evaluate(copy.fetch_seconds + copy.restore_seconds + checks_s, req.rto_target)
+    rto = evaluate(copy.fetch_seconds + copy.restore_seconds + copy.replay_seconds + checks_s, req.rto_target)
     rpo = evaluate(rpo_m.total, req.rpo_target)
     reasons = failure_reasons(results, rto, rpo)
     record = _record(copy, req, started, results, checks_s, rto, rpo, rpo_m, reasons)
@@ -174,8 +174,8 @@ def _record(copy: RestoredCopy, req: DrillRequest, started: datetime, results: l
         pg_restore_version=tool if copy.restore is not None else None,
         restore_tool=None if copy.restore is not None or not tool else tool,
         fetch_seconds=round(copy.fetch_seconds, 3), restore_seconds=round(copy.restore_seconds, 3),
-        checks_seconds=round(checks_s, 3), rto=rto, rpo=rpo, backup_age_seconds=rpo_m.age,
-        worst_gap_seconds=rpo_m.worst_gap, rpo_window_seconds=rpo_m.window,
+        replay_seconds=round(copy.replay_seconds, 3), checks_seconds=round(checks_s, 3), rto=rto, rpo=rpo, backup_age_seconds=rpo_m.age,
+        worst_gap_seconds=rpo_m.worst_gap, rpo_window_seconds=rpo_m.window, rpo_detail=rpo_m.detail,
         checks=results, owners=list(req.settings.owners), run_url=req.run.run_url, git_sha=req.run.git_sha,
         git_ref=req.run.git_ref,
     )

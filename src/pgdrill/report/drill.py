@@ -46,10 +46,15 @@ def _restored_into(r: DrillRecord) -> str:
 
 
 def _rto_breakdown(r: DrillRecord) -> str:
+    if r.replay_seconds:  # physical recovery: fetching the base backup, replaying WAL, checking
+        return (f"fetch {fmt_seconds(r.fetch_seconds)} + replay {fmt_seconds(r.replay_seconds)} + checks "
+                f"{fmt_seconds(r.checks_seconds)}")
     return f"restore {fmt_seconds(r.restore_seconds)} + checks {fmt_seconds(r.checks_seconds)}"
 
 
 def _rpo_breakdown(r: DrillRecord) -> str:
+    if r.rpo_detail:
+        return r.rpo_detail
     days = round(r.rpo_window_seconds / 86400)
     return (f"backup age {fmt_seconds(r.backup_age_seconds)} + worst gap {fmt_seconds(r.worst_gap_seconds)} "
             f"in {days} days")

@@ -100,6 +100,7 @@ class RpoMeasure:
     age: float
     worst_gap: float
     window: float
+    detail: str | None = None  # how a source other than stored backups measured it, for the report
 
     @property
     def total(self) -> float:
@@ -115,6 +116,30 @@ def measure_rpo(restored_created_at: datetime, backup_times: Sequence[datetime],
     start = at - timedelta(seconds=window)
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times) if b >= start]
     return RpoMeasure(round(age, 3), round(max(gaps, default=0.0), 3), window)
+
+
+@dataclass(frozen=True)
+class PitrWindow:
+    """The instants a point-in-time source can restore to, as monitor watches them: from ``earliest``
+    (the oldest base backup's end, or the start of a provider's history) to ``newest_wal`` (the
+    newest archived WAL; None for a provider that keeps history continuously, such as Neon)."""
+
+    earliest: datetime | None
+    newest_wal: datetime | None
+    what: str  # "pgBackRest stanza main", "Neon project x (history retention 7 days)"
+    continuous: bool = False  # history up to now by construction (Neon): no archive to go stale
+
+    def seconds(self, now: datetime) -> float | None:
+        """The window's length: earliest to the newest recoverable instant."""
+        if self.earliest is None:
+            return None
+        end = now if self.continuous else self.newest_wal
+        return max(0.0, (end - self.earliest).total_seconds()) if end is not None else None
+
+    def wal_age(self, now: datetime) -> float | None:
+        if self.continuous or self.newest_wal is None:
+            return None
+        return max(0.0, (now - self.newest_wal).total_seconds())
 
 
 @dataclass
@@ -135,6 +160,7 @@ class RestoredCopy:
     checks: list[CheckResult] = field(default_factory=list)  # the source's own checks (branch ready, …)
     fetch_seconds: float = 0.0  # bringing the backup to where it is restored
     restore_seconds: float = 0.0  # making the copy from it
+    replay_seconds: float = 0.0  # replaying WAL up to the target instant (physical recovery)
     copy_id: str | None = None  # the provider's id for it (a Neon branch id)
     created: bool = False  # something exists that cleanup must remove
     cleanup: CheckResult | None = None
@@ -210,6 +236,10 @@ class Source(abc.ABC):
 
     def attach(self, progress: Progress | None) -> None:
         """Where the source may report long waits (retries of an API, recovery progress)."""
+        return None
+
+    def pitr_window(self, now: datetime) -> PitrWindow | None:
+        """What a point-in-time source can restore to right now (for monitor); None: not one."""
         return None
 
     # -- the lifecycle ------------------------------------------------------------------------

@@ -43,6 +43,10 @@ STORED_BACKUP = Kind("backup", "pgdrill.sources.backup", ("store",), configured_
 #: the sources besides the store's backups, each selected by its own setting
 KINDS: tuple[Kind, ...] = (
     Kind("neon", "pgdrill.sources.neon", ("neon_project",), also_by=("at",), configured_by=("neon_project",)),
+    Kind("pgbackrest", "pgdrill.sources.pgbackrest", ("pgbackrest_stanza",), also_by=("at",),
+         configured_by=("pgbackrest_stanza",)),
+    Kind("barman", "pgdrill.sources.barman", ("barman_cloud_url",), also_by=("at",),
+         configured_by=("barman_cloud_url",)),
 )
 
 
@@ -55,7 +59,11 @@ def selected(s: Settings) -> Kind | None:
     if chosen:
         return chosen[0]
     by_default = [k for k in KINDS if any(s.given_now(n) for n in k.also_by)]
-    return by_default[0] if len(by_default) == 1 else None
+    if len(by_default) > 1:
+        # `--at` alone: the point-in-time source pgdrill.yml configures, else the first (Neon).
+        configured = [k for k in by_default if any(s.in_file(n) for n in k.configured_by)]
+        by_default = configured if len(configured) == 1 else by_default[:1]
+    return by_default[0] if by_default else None
 
 
 def kind_for(s: Settings) -> Kind:
