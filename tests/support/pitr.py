@@ -298,3 +298,15 @@ def copies_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def before(t: datetime, seconds: float) -> datetime:
     return t - timedelta(seconds=seconds)
+
+
+def assert_no_secrets(text: str, *extra: str) -> None:
+    """No password pgdrill has seen (production's, the target's, the copy's check role) in ``text``."""
+    from pgdrill import secrets
+
+    from support.secret_scan import SecretScanner
+
+    values = {f"secret {i}": v for i, v in enumerate([*secrets.known(), *extra]) if len(v) >= 8}
+    scanner = SecretScanner(values)
+    scanner.add("output", text)
+    scanner.assert_clean()

@@ -38,7 +38,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,8 @@ class Repository:
                 f"--at {iso(at)} is before the oldest base backup of {self.what}, which ended at {iso(earliest)}: "
                 "nothing can be recovered to that instant",
                 f"pick an instant after {iso(earliest)}")
-        if self.newest_wal is not None and at > self.newest_wal.archived_at:
+        # Repositories keep file times to the second (floored): allow that second.
+        if self.newest_wal is not None and at >= self.newest_wal.archived_at + timedelta(seconds=1):
             raise ConfigError(
                 f"--at {iso(at)} is after the newest archived WAL of {self.what} (segment "
                 f"{self.newest_wal.segment}, archived {iso(self.newest_wal.archived_at)}): the archive holds nothing "
