@@ -1,9 +1,10 @@
 """One contract, every Source: a stored backup restored into a scratch database, a Neon branch (through
 the local Neon API stand-in), a test-only source whose copy is a private server on a fresh data
 directory, and the physical point-in-time sources (a real pgBackRest repository, real barman-cloud
-backups in the S3 test server) whose copy is a recovered private server. Each must yield a connectable copy that says what point in time it holds, destroy it after
-success, a failing check and an interrupt, keep it with --keep, refuse a production target before
-making anything, and sweep the copy a SIGKILLed run left behind.
+backups in the S3 test server) whose copy is a recovered private server. Each must yield a
+connectable copy that says what point in time it holds, destroy it after success, a failing check
+and an interrupt, keep it with --keep, refuse a production target before making anything, and sweep
+the copy a SIGKILLed run left behind.
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ def chown_postgres(path: Path) -> None:
     os.chown(path, owner.pw_uid, owner.pw_gid)
 
 
-def as_postgres(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def as_postgres(*args: str, env: dict[str, str] | None = None,
+                timeout: float = 300) -> subprocess.CompletedProcess[str]:
     prefix = ["runuser", "-u", os.environ.get("PGDRILL_CLUSTER_USER", "postgres"), "--"] if os.geteuid() == 0 else []
     return subprocess.run([*prefix, *args], capture_output=True, text=True, check=False, timeout=timeout, cwd="/",
                           env={**os.environ, **(env or {})})

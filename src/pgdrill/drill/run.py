@@ -175,7 +175,8 @@ def _record(copy: RestoredCopy, req: DrillRequest, started: datetime, results: l
         restore_tool=None if copy.restore is not None or not tool else tool,
         fetch_seconds=round(copy.fetch_seconds, 3), restore_seconds=round(copy.restore_seconds, 3),
         replay_seconds=round(copy.replay_seconds, 3), checks_seconds=round(checks_s, 3), rto=rto, rpo=rpo, backup_age_seconds=rpo_m.age,
-        worst_gap_seconds=rpo_m.worst_gap, rpo_window_seconds=rpo_m.window, rpo_detail=rpo_m.detail,
+        worst_gap_seconds=rpo_m.worst_gap, rpo_window_seconds=rpo_m.window,
+        rpo_detail=rpo_m.detail,
         checks=results, owners=list(req.settings.owners), run_url=req.run.run_url, git_sha=req.run.git_sha,
         git_ref=req.run.git_ref,
     )

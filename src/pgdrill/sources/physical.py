@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pgdrill import secrets
 from pgdrill.checks import CheckResult, one_line
 from pgdrill.config import Seconds
-from pgdrill.errors import ConfigError, PgdrillError, SourceError, ToolMissing
+from pgdrill.errors import ConfigError, SourceError, ToolMissing
 from pgdrill.pg.cluster import LocalCluster, cluster_user, run_as_prefix, server_bin_for
 from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.report.format import fmt_seconds, iso
@@ -421,7 +421,7 @@ class PhysicalRecoverySource(DataDirectorySource):
         """None once the server left recovery; otherwise why it did not (from its log)."""
         deadline = time.monotonic() + self.settings.recovery_timeout
         seen_pid = False
-        said = 0
+        said = 0.0
         while True:
             pid = self._postmaster_pid(cluster)
             if pid is not None:
@@ -475,7 +475,8 @@ class PhysicalRecoverySource(DataDirectorySource):
         self._database = self.settings.database or (names[0] if len(names) == 1 else "postgres")
         if self.settings.database and self.settings.database not in (*names, "postgres"):
             raise ConfigError(f"the recovered cluster has no database '{self.settings.database}' "
-                              f"(databases: {', '.join(names) or 'only postgres'})", "fix pitr.database / --pitr-database")
+                              f"(databases: {', '.join(names) or 'only postgres'})",
+                              "fix pitr.database / --pitr-database")
         self._server_version = str(row[4]).split()[0]
         log = self._log(cluster)
         replayed = row[0] if isinstance(row[0], datetime) else None
@@ -548,7 +549,7 @@ class PhysicalRecoverySource(DataDirectorySource):
     def _marker(self, cluster: LocalCluster) -> datetime | None:
         assert self.settings.marker_query is not None
         with self._admin_conn(cluster, self._database) as conn:
-            row = conn.execute(self.settings.marker_query).fetchone()  # type: ignore[arg-type]
+            row = conn.execute(self.settings.marker_query).fetchone()
         value = row[0] if row else None
         if value is None:
             return None
