@@ -56,7 +56,6 @@ class FlagDefaults(BaseModel):
     barman_cloud_url: str | None = None
     barman_server_name: str | None = None
     pitr_database: str | None = None
-    max_replica_lag: str | None = None
 
 
 def _format_error(path: Path, exc: ValidationError, prefix: str = "") -> ConfigError:

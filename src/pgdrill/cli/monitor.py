@@ -18,6 +18,7 @@ from pgdrill.cli.base import (
     settings_of,
     store_option,
 )
+from pgdrill.cli.sources import monitor_source_options
 from pgdrill.errors import CheckFailed, ConfigError
 from pgdrill.monitor import run_monitor
 from pgdrill.report.monitor import render_json, render_markdown, render_prometheus, render_text, to_outcome
@@ -38,6 +39,15 @@ FORMATS = ("text", "json", "prometheus", "markdown")
               help="Alert when the last drill is older, or none exists (default 35d; 'off').")
 @click.option("--schedule", envvar="PGDRILL_SCHEDULE", metavar="DURATION",
               help="Expected interval between scheduled backups (default: inferred from the history).")
+@click.option("--max-wal-age", envvar="PGDRILL_MAX_WAL_AGE", metavar="DURATION",
+              help="Point-in-time source: alert when the newest archived WAL is older (default 1h).")
+@click.option("--min-pitr-window", envvar="PGDRILL_MIN_PITR_WINDOW", metavar="DURATION",
+              help="Point-in-time source: alert when the recoverable window is shorter (default 1d).")
+@click.option("--database-url", envvar="PGDRILL_DATABASE_URL", metavar="PRIMARY_URL",
+              help="A primary whose replicas to watch (pg_stat_replication), with --max-replica-lag.")
+@click.option("--max-replica-lag", envvar="PGDRILL_MAX_REPLICA_LAG", metavar="DURATION",
+              help="Alert when a replica replays further behind the primary, or none streams, e.g. 5m.")
+@monitor_source_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               envvar="PGDRILL_FORMAT", help="Output format.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
@@ -48,13 +58,14 @@ FORMATS = ("text", "json", "prometheus", "markdown")
 @config_option
 @click.pass_context
 def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | None, **_: object) -> None:
-    """Check backup age, size, row counts, schedule, failed attempts and drills. Exit 1 on any alert."""
+    """Check backup age, size, row counts, schedule, failed attempts and drills. Exit 1 on any alert.
+
+    With --pgbackrest-stanza, --barman-cloud-url or --neon-project: also the point-in-time window;
+    with --database-url and --max-replica-lag: the primary's replicas."""
     s = settings_of(ctx)
-    limits = jobs.thresholds(s)
+    plan = jobs.monitor(s)
     github_settings(ctx)
-    store = jobs.store(s)
-    assert store is not None
-    health = run_monitor(store, limits)
+    health = run_monitor(plan.store, plan.thresholds, source=plan.source, primary=plan.primary)
     fmt = "json" if as_json else fmt
     if fmt == "json":
         import json

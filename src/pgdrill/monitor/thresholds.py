@@ -57,6 +57,9 @@ class Thresholds(BaseModel):
     gap_tolerance: Fraction = 0.5
     gap_window: Seconds = 7 * 86400.0
     unscheduled_tags: list[str] = Field(default_factory=lambda: ["pre-deploy"])
+    max_wal_age: Seconds = Field(default=3600.0, description="WalArchiveStale: newest archived WAL older than this")
+    min_pitr_window: Seconds = Field(default=86400.0, description="PitrWindowShort: point-in-time window under this")
+    max_replica_lag: Seconds | None = Field(default=None, description="ReplicaLagging: a standby further behind")
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -68,6 +71,9 @@ class Thresholds(BaseModel):
             "max_drill_age": fmt_span(self.max_drill_age) if self.max_drill_age else None,
             "schedule": fmt_span(self.schedule) if self.schedule else None,
             "gap_window": fmt_span(self.gap_window),
+            "max_wal_age": fmt_span(self.max_wal_age),
+            "min_pitr_window": fmt_span(self.min_pitr_window),
+            "max_replica_lag": fmt_span(self.max_replica_lag) if self.max_replica_lag else None,
         }
 
 

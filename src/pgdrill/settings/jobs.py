@@ -16,6 +16,7 @@ from pgdrill import secrets
 from pgdrill.backup import BackupRequest
 from pgdrill.checks import ChecksConfig
 from pgdrill.errors import ConfigError
+from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.restore import RestoreRequest
 from pgdrill.settings import Settings
 from pgdrill.store import S3Options, Store, open_store
@@ -204,7 +205,7 @@ def thresholds(s: Settings) -> Thresholds:
     if "max_age" not in base.model_fields_set and s.in_file("max_age"):
         base = thresholds_from_options(base, max_age=s.config.flag("max_age", s.environment))
     overrides: dict[str, object] = {}
-    for name in ("max_age", "schedule"):
+    for name in ("max_age", "schedule", "max_wal_age", "min_pitr_window", "max_replica_lag"):
         if s.given_now(name):
             overrides[name] = s.given[name]
     if s.given_now("max_drill_age"):
@@ -217,3 +218,30 @@ def thresholds(s: Settings) -> Thresholds:
         if s.given_now(name):
             overrides[name] = parse_fraction(str(s.given[name]), s.where(name))
     return thresholds_from_options(base, **overrides)
+
+
+@dataclass(frozen=True)
+class MonitorPlan:
+    """What monitor watches: the store's backups, a point-in-time source's window, a primary's replicas."""
+
+    store: Store | None
+    thresholds: Thresholds
+    source: Source | None = None
+    primary: DatabaseUrl | None = None
+
+
+def monitor(s: Settings) -> MonitorPlan:
+    """The store when one is configured; the point-in-time source selected now (or the one pgdrill.yml
+    configures); replicas when --database-url comes with a replica-lag threshold. At least one."""
+    from pgdrill.sources.registry import pitr_kind
+
+    limits = thresholds(s)
+    kind = pitr_kind(s)
+    source = kind.build(s, "monitor") if kind is not None else None
+    primary = s.url("database_url") if limits.max_replica_lag is not None else None
+    if s.origins.get("database_url") == "flag" and limits.max_replica_lag is None:
+        raise ConfigError("--database-url on monitor watches replicas: add --max-replica-lag, e.g. 5m")
+    if s.given_now("max_replica_lag") and primary is None:
+        raise ConfigError("--max-replica-lag needs --database-url: the primary whose replicas to watch")
+    target = store(s, required=source is None and primary is None)
+    return MonitorPlan(target, limits, source, primary)

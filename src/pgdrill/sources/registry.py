@@ -22,7 +22,7 @@ from pgdrill.settings import Settings, flag_name
 if TYPE_CHECKING:
     from pgdrill.sources.base import Source
 
-Purpose = Literal["drill", "restore"]
+Purpose = Literal["drill", "restore", "monitor"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,16 @@ def kind_for(s: Settings) -> Kind:
         if len(configured) == 1:
             return configured[0]
     return STORED_BACKUP
+
+
+def pitr_kind(s: Settings) -> Kind | None:
+    """The point-in-time source monitor watches: the one selected now, else the only one pgdrill.yml
+    configures; None when there is none."""
+    kind = selected(s)
+    if kind is not None:
+        return kind
+    configured = [k for k in KINDS if any(s.in_file(n) for n in k.configured_by)]
+    return configured[0] if len(configured) == 1 else None
 
 
 def source_for(s: Settings, purpose: Purpose) -> Source:
