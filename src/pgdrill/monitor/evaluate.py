@@ -97,7 +97,7 @@ class Health:
 
     @property
     def pitr_days(self) -> float | None:
-        return round(self.pitr_seconds / 86400, 2) if self.pitr_seconds is not None else None
+        return round(self.pitr_seconds / 86400, 4) if self.pitr_seconds is not None else None
 
     @property
     def healthy(self) -> bool:

@@ -36,7 +36,9 @@ def _pitr_json(h: Health) -> dict[str, Any] | None:
         return None
     return {"source": w.what, "earliest_recoverable": _iso(w.earliest),
             "newest_wal": None if w.continuous else _iso(w.newest_wal),
-            "wal_age_hours": _hours(h.wal_age_seconds), "available_days": h.pitr_days, "continuous": w.continuous}
+            "wal_age_hours": _hours(h.wal_age_seconds), "available_days": h.pitr_days,
+            "available_seconds": round(h.pitr_seconds, 3) if h.pitr_seconds is not None else None,
+            "continuous": w.continuous}
 
 
 def _replicas_json(h: Health) -> list[dict[str, Any]] | None:
