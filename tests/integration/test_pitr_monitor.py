@@ -124,7 +124,8 @@ def test_replica_lag(pg: PgServer, standby: LocalCluster, capsys: pytest.Capture
         conn.execute("DROP TABLE lag_probe")
 
 
-def test_database_url_without_a_lag_threshold_is_a_usage_error(pg: PgServer, capsys: pytest.CaptureFixture[str]) -> None:
+def test_database_url_without_a_lag_threshold_is_a_usage_error(pg: PgServer,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
     run = pgdrill(capsys, "monitor", "--database-url", pg.admin_url.conninfo())
     assert run.code == 2 and "--max-replica-lag" in run.err
     run = pgdrill(capsys, "monitor", "--max-replica-lag", "5m")
