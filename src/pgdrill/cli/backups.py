@@ -121,8 +121,12 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
 def restore(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """Restore a backup into a database.
 
-    With --neon-project and --at: copy the --table rows as they were then from a Neon branch."""
+    With --neon-project and --at: copy the --table rows as they were then from a Neon branch (or a
+    pgBackRest / barman-cloud recovery); with --promote: make a Neon branch at --at the default."""
     s = settings_of(ctx)
+    if s.get("promote"):
+        _promote(ctx, as_json)
+        return
     if jobs.point_in_time_restore(s):
         _table_restore(ctx, as_json)
         return
@@ -146,3 +150,14 @@ def _table_restore(ctx: click.Context, as_json: bool) -> None:
     if not result.cleaned_up:
         warn("; ".join((result.cleanup.detail, *result.cleanup.items)))
     publish_outcome(ctx, render_tables.restore_outcome(result))
+
+
+def _promote(ctx: click.Context, as_json: bool) -> None:
+    """``restore --neon-project … --at … --promote --confirm <default>``: the whole database back to --at."""
+    from pgdrill.promote import run_promote
+    from pgdrill.report import promote as render_promote
+
+    provider, req = jobs.promote(settings_of(ctx))
+    result = run_promote(provider, req, progress_printer(ctx))
+    emit(as_json, result.to_dict(), render_promote.promote_text(result))
+    publish_outcome(ctx, render_promote.promote_outcome(result))

@@ -46,6 +46,9 @@ point_in_time_options = apply([*_neon, *physical_source_options, _pitr_database,
 monitor_source_options = apply([_neon[0], _neon[1], *physical_source_options])
 restore_options = apply([
     *_neon, *physical_source_options, _pitr_database, _at,
+    click.option("--promote", is_flag=True,
+                 help="Neon: make a branch at --at the project's default (the current one is kept, renamed); "
+                      "needs --confirm <current default branch name>."),
     click.option("--missing-only", is_flag=True,
                  help="Point in time: add back only rows whose key the target lacks, leave the others "
                       "(no --confirm needed)."),

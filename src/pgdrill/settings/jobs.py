@@ -18,13 +18,15 @@ from pgdrill.checks import ChecksConfig
 from pgdrill.errors import ConfigError
 from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.restore import RestoreRequest
-from pgdrill.settings import Settings
+from pgdrill.settings import Settings, flag_name
 from pgdrill.store import S3Options, Store, open_store
 
 if TYPE_CHECKING:
     from pgdrill.drill import DrillRequest
     from pgdrill.monitor import Thresholds
     from pgdrill.predeploy import PredeployRequest
+    from pgdrill.promote import PromoteRequest
+    from pgdrill.providers.neon import NeonProvider
     from pgdrill.prune import PruneRequest
     from pgdrill.sources import Source
     from pgdrill.table_restore import TableRestoreRequest
@@ -121,6 +123,29 @@ def table_restore(s: Settings) -> tuple[Source, TableRestoreRequest]:
     source = source_for(s, "restore")
     return source, TableRestoreRequest(tables=tables, target_url=target, confirm=s.text("confirm"),
                                        missing_only=bool(s.get("missing_only")))
+
+
+def promote(s: Settings) -> tuple[NeonProvider, PromoteRequest]:
+    """``restore --neon-project P --at T --promote --confirm <default branch>``."""
+    from pgdrill.promote import PromoteRequest
+    from pgdrill.providers.neon import NeonClient, NeonProvider, NeonSettings
+    from pgdrill.sources.instants import parse_at
+    from pgdrill.sources.registry import selected
+
+    kind = selected(s)
+    if kind is None or kind.name != "neon":
+        raise ConfigError("--promote makes a Neon branch the project's default: it needs --neon-project")
+    for name in ("tables", "data_only", "missing_only", "clean"):
+        if s.given_now(name):
+            raise ConfigError(f"--promote restores the whole database: {flag_name(name)} does not apply")
+    at = parse_at(s.text("at"))
+    if at is None:
+        raise ConfigError("--promote needs --at: the instant to recover the project's default branch to")
+    neon = s.section("neon", NeonSettings)
+    provider = NeonProvider(NeonClient(api_host=neon.api_host), str(s.require("neon_project")),
+                            branch=s.text("neon_branch"), database=s.text("neon_database") or neon.database,
+                            role=s.text("neon_role") or neon.role, failed_grace=neon.failed_grace)
+    return provider, PromoteRequest(at=at, confirm=s.text("confirm"), ready_timeout=neon.ready_timeout)
 
 
 # -- drill --------------------------------------------------------------------------------------
