@@ -213,3 +213,14 @@ def test_the_info_json_is_what_the_source_reads(pgbackrest_repo: PgBackRestRepo)
     assert [b.id for b in repo.backups] == [b["label"] for b in doc["backup"]]
     assert repo.newest_wal is not None and repo.newest_wal.segment == doc["archive"][0]["max"]
     assert repo.backups[0].major == int(doc["db"][0]["version"])
+
+
+def test_server_binaries_of_another_major_are_refused(pgbackrest_repo: PgBackRestRepo, copies_root: Path) -> None:
+    from pgdrill.pg.cluster import find_server_bin
+
+    other = find_server_bin(17)
+    source = PgBackRestSource(root=copies_root, stanza="main", config=pgbackrest_repo.config, bin_dir=other)
+    with pytest.raises(ConfigError) as info:
+        run_drill(source, DrillRequest())
+    assert "the backup is PostgreSQL 15 but the server binaries" in info.value.message
+    assert list(copies_root.iterdir()) == []
