@@ -1,7 +1,7 @@
 """Physical point-in-time drills: ``pgdrill drill --pgbackrest-stanza`` against the bare sequence it
 automates, and against a logical drill of the same database.
 
-    .venv/bin/python -m bench.pitr                    # 50 MB and 500 MB databases, 3 repetitions
+    .venv/bin/python -m bench.pitr                    # 50 MB and 300 MB databases, 3 repetitions
     .venv/bin/python -m bench.pitr --sizes 20MB --reps 2
 
 For each size: a PostgreSQL cluster archiving with ``pgbackrest archive-push`` into a posix
@@ -12,6 +12,8 @@ in rotating order:
 - **bare**: ``pgbackrest restore`` into a fresh data directory + ``pg_ctl start`` with archiving off
   + waiting until ``pg_is_in_recovery()`` is false — the sequence people script. Timed to promotion;
   stopping and deleting it afterwards is not counted;
+- **bare_nosync**: the same with ``fsync=off`` and ``synchronous_commit=off``, as pgdrill starts its
+  throwaway copy (the part of the difference that is the settings, not pgdrill);
 - **pgdrill**: ``pgdrill drill --pgbackrest-stanza main`` — the same restore and recovery, plus
   pgdrill's start-up, its checks, its records, and stopping and deleting the copy;
 - **logical**: ``pgdrill drill --store … --scratch-url …`` of the logical backup (pg_restore + checks).
@@ -108,7 +110,7 @@ class Setup:
         return {"database_bytes": built.database_bytes, "pgbackrest_backup_seconds": round(backup_s, 2)}
 
     # -- the cases ------------------------------------------------------------------------------------
-    def bare(self) -> float:
+    def bare(self, durable: bool = True) -> float:
         data = self.work / "bare"
         shutil.rmtree(data, ignore_errors=True)
         data.mkdir()
@@ -119,8 +121,8 @@ class Setup:
         _as_cluster_user("pgbackrest", f"--config={self.conf}", "--stanza=main", "restore",
                          f"--pg1-path={data / 'data'}", "--type=default", "--archive-mode=off")
         _as_cluster_user(str(self.cluster.bin_dir / "pg_ctl"), "-D", str(data / "data"), "-l", str(data / "log"),
-                         "-W", "-o", f"-p {port} -k {data / 'sock'} -c listen_addresses='' -c archive_mode=off",
-                         "start")
+                         "-W", "-o", f"-p {port} -k {data / 'sock'} -c listen_addresses='' -c archive_mode=off"
+                         + ("" if durable else " -c fsync=off -c synchronous_commit=off"), "start")
         while True:
             try:
                 with psycopg.connect(host=str(data / "sock"), port=port, user="postgres", dbname="postgres",
@@ -135,6 +137,9 @@ class Setup:
         _as_cluster_user(str(self.cluster.bin_dir / "pg_ctl"), "-D", str(data / "data"), "-m", "immediate", "stop")
         shutil.rmtree(data)
         return seconds
+
+    def bare_nosync(self) -> float:
+        return self.bare(durable=False)
 
     def _pgdrill(self, *args: str) -> float:
         env = {**os.environ, "PGDRILL_COPIES_DIR": str(self.copies)}
@@ -162,7 +167,7 @@ def _median(values: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.pitr", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="50MB,500MB", help="database sizes, comma-separated (default 50MB,500MB)")
+    ap.add_argument("--sizes", default="50MB,300MB", help="database sizes, comma-separated (default 50MB,300MB)")
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",")]
@@ -174,25 +179,28 @@ def main(argv: list[str] | None = None) -> int:
         setup = Setup(size, work)
         try:
             info = setup.prepare()
-            cases = {"bare": setup.bare, "pgdrill": setup.physical, "logical": setup.logical}
+            cases = {"bare": setup.bare, "bare_nosync": setup.bare_nosync, "pgdrill": setup.physical,
+                     "logical": setup.logical}
             times: dict[str, list[float]] = {k: [] for k in cases}
             names = list(cases)
             for rep in range(args.reps):
-                order = names[rep % 3:] + names[:rep % 3]  # rotate: drifts hit every case alike
+                order = names[rep % len(names):] + names[:rep % len(names)]  # rotate: drifts hit every case alike
                 for name in order:
                     times[name].append(cases[name]())
                     print(f"  {size_label(size)} rep {rep + 1} {name}: {times[name][-1]:.2f}s", file=sys.stderr)
             vs_bare = [p / b for p, b in zip(times["pgdrill"], times["bare"], strict=True)]
+            vs_nosync = [p / b for p, b in zip(times["pgdrill"], times["bare_nosync"], strict=True)]
             vs_logical = [lg / p for lg, p in zip(times["logical"], times["pgdrill"], strict=True)]
             result = {**info, "seconds": times, "median": {k: _median(v) for k, v in times.items()},
                       "pgdrill_vs_bare": _median(vs_bare), "pgdrill_vs_bare_range": [round(min(vs_bare), 3),
                                                                                       round(max(vs_bare), 3)],
-                      "logical_vs_physical": _median(vs_logical)}
+                      "pgdrill_vs_bare_nosync": _median(vs_nosync), "logical_vs_physical": _median(vs_logical)}
             record["sizes"][size_label(size)] = result  # type: ignore[index]
             print(f"{size_label(size)} ({int(info['database_bytes']) / MB:.0f} MB database): "  # type: ignore[call-overload]
                   f"bare {result['median']['bare']:.2f}s, pgdrill {result['median']['pgdrill']:.2f}s, "  # type: ignore[index]
                   f"logical {result['median']['logical']:.2f}s; pgdrill/bare {result['pgdrill_vs_bare']:.3f} "
-                  f"(target <= 1.10), logical/physical {result['logical_vs_physical']:.2f}")
+                  f"(target <= 1.10), pgdrill/bare without fsync {result['pgdrill_vs_bare_nosync']:.3f}, "
+                  f"logical/physical {result['logical_vs_physical']:.2f}")
         finally:
             setup.close()
             shutil.rmtree(work, ignore_errors=True)

@@ -352,6 +352,10 @@ class PhysicalRecoverySource(DataDirectorySource):
             "primary_conninfo": "", "primary_slot_name": "", "synchronous_standby_names": "",
             "ssl": "off", "logging_collector": "off", "log_destination": "stderr", "log_statement": "none",
             "hot_standby": "on",
+            # A throwaway copy needs no durability: without fsync, neither the start of recovery
+            # (which syncs the whole restored data directory) nor the checkpoint after promotion
+            # waits for the disk, and stopping the copy is not held up by a checkpoint in flight.
+            "fsync": "off", "synchronous_commit": "off",
         }
         if self._b().major >= 15:
             settings["archive_library"] = ""
