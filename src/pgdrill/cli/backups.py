@@ -7,17 +7,14 @@ import click
 from pgdrill.cli.base import (
     apply,
     cli,
-    config_option,
+    common,
+    dump_options,
     emit,
-    environment_option,
     github_settings,
     identity_option,
-    json_option,
     progress_printer,
     publish_outcome,
-    s3_options,
     settings_of,
-    store_option,
     warn,
 )
 from pgdrill.cli.sources import restore_options
@@ -29,20 +26,10 @@ from pgdrill.settings import jobs
 @cli.command()
 @click.option("--database-url", envvar="PGDRILL_DATABASE_URL", metavar="URL",
               help="Source database, direct (not pooled) connection (env PGDRILL_DATABASE_URL).")
-@store_option
 @click.option("--tag", "tags", multiple=True, envvar="PGDRILL_TAGS", metavar="NAME",
               help="Tag the backup (repeatable), e.g. pre-deploy.")
-@click.option("--encrypt-to", multiple=True, envvar="PGDRILL_ENCRYPT_TO", metavar="AGE1…",
-              help="age recipient public key (repeatable).")
-@click.option("--recipients-file", envvar="PGDRILL_RECIPIENTS_FILE", metavar="FILE",
-              help="File of age recipients, one per line.")
-@click.option("--compress", envvar="PGDRILL_COMPRESS", metavar="SPEC",
-              help="pg_dump --compress value, e.g. 6, 0, zstd:3 (PostgreSQL 16+). "
-                   "Default: zstd with pg_dump 16+, gzip before.")
-@apply(s3_options)
-@environment_option
-@config_option
-@json_option
+@apply(dump_options)
+@common(writes="backups")
 @click.pass_context
 def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """Dump a database into the store, with a manifest of exact row counts."""
@@ -56,11 +43,7 @@ def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
 
 
 @cli.command("list")
-@store_option
-@apply(s3_options)
-@environment_option
-@config_option
-@json_option
+@common()
 @click.pass_context
 def list_(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """List complete backups, oldest first."""
@@ -76,12 +59,8 @@ def list_(ctx: click.Context, /, as_json: bool, **_: object) -> None:
 
 @cli.command()
 @click.argument("backup_id", default="latest", metavar="ID|latest")
-@store_option
 @identity_option
-@apply(s3_options)
-@environment_option
-@config_option
-@json_option
+@common()
 @click.pass_context
 def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) -> None:
     """Read a stored backup back: size, sha256 and a readable archive."""
@@ -98,7 +77,6 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
 
 @cli.command()
 @click.argument("backup_id", default="latest", metavar="ID|latest")
-@store_option
 @click.option("--target-url", envvar="PGDRILL_TARGET_URL", metavar="URL",
               help="Database to restore into (must exist; refused if it holds tables).")
 @click.option("--clean", is_flag=True, help="Drop existing objects first (needs --confirm).")
@@ -112,10 +90,7 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
               metavar="N", help="Parallel pg_restore jobs: the archive is copied to a temp file and checked first, "
                                 "and the restore is not one transaction (not with --clean).")
 @identity_option
-@apply(s3_options)
-@environment_option
-@config_option
-@json_option
+@common()
 @restore_options
 @click.pass_context
 def restore(ctx: click.Context, /, as_json: bool, **_: object) -> None:

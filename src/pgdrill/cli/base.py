@@ -7,7 +7,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -111,13 +111,27 @@ environment_option = _opt("--environment", "-e", envvar="PGDRILL_ENVIRONMENT", m
 config_option = _opt("--config", envvar="PGDRILL_CONFIG", metavar="FILE", help="pgdrill.yml to read.")
 identity_option = _opt("--age-identity-file", envvar="PGDRILL_AGE_IDENTITY_FILE", metavar="FILE",
                        help="age identity to decrypt encrypted backups (or PGDRILL_AGE_IDENTITY with the key).")
-s3_options = [
-    _opt("--sse", envvar="PGDRILL_SSE", type=click.Choice(["AES256", "aws:kms"]),
-         help="S3 server-side encryption."),
-    _opt("--sse-kms-key-id", envvar="PGDRILL_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key for aws:kms."),
-    _opt("--object-lock-days", envvar="PGDRILL_OBJECT_LOCK_DAYS", type=int, metavar="N",
-         help="S3 object-lock (compliance) retention for new backups."),
+report_option = _opt("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.md",
+                     help="Also write the Markdown report to FILE.md.")
+#: for commands that take a backup (backup, predeploy)
+dump_options = [
+    _opt("--encrypt-to", multiple=True, envvar="PGDRILL_ENCRYPT_TO", metavar="AGE1…",
+         help="age recipient public key (repeatable)."),
+    _opt("--recipients-file", envvar="PGDRILL_RECIPIENTS_FILE", metavar="FILE",
+         help="File of age recipients, one per line."),
+    _opt("--compress", envvar="PGDRILL_COMPRESS", metavar="SPEC",
+         help="pg_dump --compress value, e.g. 6, 0, zstd:3 (PostgreSQL 16+). Default: zstd with pg_dump 16+, gzip "
+              "before."),
 ]
+#: for commands that write objects into the store (backups, drill records)
+sse_options = [
+    _opt("--sse", envvar="PGDRILL_SSE", type=click.Choice(["AES256", "aws:kms"]),
+         help="S3 server-side encryption of what this command writes."),
+    _opt("--sse-kms-key-id", envvar="PGDRILL_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key for aws:kms."),
+]
+#: for commands that write backups
+object_lock_option = _opt("--object-lock-days", envvar="PGDRILL_OBJECT_LOCK_DAYS", type=int, metavar="N",
+                          help="S3 object-lock (compliance) retention for new backups.")
 
 
 def apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
@@ -127,6 +141,21 @@ def apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
         return f
 
     return deco
+
+
+def common(*, store: bool = True, writes: Literal["nothing", "records", "backups"] = "nothing",
+           json: bool = True) -> Callable[[F], F]:
+    """The options every store command shares, in one order: --store, the S3 options for what the
+    command writes, --environment, --config and --json."""
+    options: list[Callable[[F], F]] = [store_option] if store else []
+    if writes != "nothing":
+        options += sse_options
+    if writes == "backups":
+        options.append(object_lock_option)
+    options += [environment_option, config_option]
+    if json:
+        options.append(json_option)
+    return apply(options)
 
 
 # -- output -----------------------------------------------------------------------------------

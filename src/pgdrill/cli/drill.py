@@ -7,18 +7,14 @@ from pathlib import Path
 import click
 
 from pgdrill.cli.base import (
-    apply,
     cli,
-    config_option,
+    common,
     emit,
-    environment_option,
     identity_option,
-    json_option,
     progress_printer,
     publish_outcome,
-    s3_options,
+    report_option,
     settings_of,
-    store_option,
     warn,
     write_report,
 )
@@ -29,7 +25,6 @@ from pgdrill.settings import jobs
 
 
 @cli.command()
-@store_option
 @click.option("--scratch-url", envvar="PGDRILL_SCRATCH_URL", metavar="ADMIN_URL",
               help="Server to create a scratch database on (role with CREATEDB); it is dropped afterwards.")
 @click.option("--target-url", envvar="PGDRILL_TARGET_URL", metavar="URL",
@@ -43,13 +38,9 @@ from pgdrill.settings import jobs
 @click.option("--keep", is_flag=True, help="Keep the restored copy for debugging (it is destroyed otherwise).")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, envvar="PGDRILL_JOBS",
               metavar="N", help="Parallel pg_restore jobs (archive copied to a temp file first).")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.md",
-              help="Also write the Markdown report to FILE.md.")
+@report_option
 @identity_option
-@apply(s3_options)
-@environment_option
-@config_option
-@json_option
+@common(writes="records")
 @point_in_time_options
 @click.pass_context
 def drill(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: object) -> None:
@@ -72,11 +63,7 @@ def drill(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: o
 
 
 @cli.command()
-@store_option
-@apply(s3_options)
-@environment_option
-@config_option
-@json_option
+@common()
 @click.pass_context
 def drills(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """List recorded drills, newest first."""

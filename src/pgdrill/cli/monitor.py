@@ -8,15 +8,11 @@ import click
 
 from pgdrill import secrets
 from pgdrill.cli.base import (
-    apply,
     cli,
-    config_option,
-    environment_option,
+    common,
     github_settings,
     publish_outcome,
-    s3_options,
     settings_of,
-    store_option,
 )
 from pgdrill.cli.sources import monitor_source_options
 from pgdrill.errors import CheckFailed, ConfigError
@@ -28,7 +24,6 @@ FORMATS = ("text", "json", "prometheus", "markdown")
 
 
 @cli.command()
-@store_option
 @click.option("--max-age", envvar="PGDRILL_MAX_AGE", metavar="DURATION",
               help="Alert when the newest backup is older (default 26h).")
 @click.option("--size-deviation", envvar="PGDRILL_SIZE_DEVIATION", metavar="PERCENT",
@@ -53,9 +48,7 @@ FORMATS = ("text", "json", "prometheus", "markdown")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the output to FILE (atomically: a node-exporter textfile is never half-written).")
-@apply(s3_options)
-@environment_option
-@config_option
+@common(json=False)
 @click.pass_context
 def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | None, **_: object) -> None:
     """Check backup age, size, row counts, schedule, failed attempts and drills. Exit 1 on any alert.

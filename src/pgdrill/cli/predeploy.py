@@ -9,17 +9,15 @@ import click
 from pgdrill.cli.base import (
     apply,
     cli,
-    config_option,
+    common,
+    dump_options,
     emit,
-    environment_option,
     github_settings,
     identity_option,
-    json_option,
     progress_printer,
     publish_outcome,
-    s3_options,
+    report_option,
     settings_of,
-    store_option,
     write_report,
 )
 from pgdrill.errors import CheckFailed
@@ -31,7 +29,6 @@ from pgdrill.settings import jobs
 @cli.command()
 @click.option("--database-url", envvar="PGDRILL_DATABASE_URL", metavar="URL",
               help="The database about to be migrated, direct (not pooled) connection.")
-@store_option
 @click.option("--release-check", envvar="PGDRILL_RELEASE_CHECK", metavar="CMD",
               help="Command that must pass before deploying, e.g. 'npm run release:check' (sh -c).")
 @click.option("--rehearse", is_flag=True,
@@ -43,18 +40,10 @@ from pgdrill.settings import jobs
                    "and PG* of the scratch copy.")
 @click.option("--tag", "extra_tags", multiple=True, metavar="NAME",
               help="More tags for the backup (pre-deploy is always set).")
-@click.option("--encrypt-to", multiple=True, envvar="PGDRILL_ENCRYPT_TO", metavar="AGE1…",
-              help="age recipient public key (repeatable).")
-@click.option("--recipients-file", envvar="PGDRILL_RECIPIENTS_FILE", metavar="FILE",
-              help="File of age recipients, one per line.")
-@click.option("--compress", envvar="PGDRILL_COMPRESS", metavar="SPEC", help="pg_dump --compress value.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.md",
-              help="Also write the Markdown report to FILE.md.")
+@apply(dump_options)
+@report_option
 @identity_option
-@apply(s3_options)
-@environment_option
-@config_option
-@json_option
+@common(writes="backups")
 @click.pass_context
 def predeploy(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: object) -> None:
     """Gate a deploy: backup tagged pre-deploy, read back, release check, optional migration rehearsal.

@@ -7,17 +7,13 @@ from pathlib import Path
 import click
 
 from pgdrill.cli.base import (
-    apply,
     cli,
-    config_option,
+    common,
     emit,
-    environment_option,
     github_settings,
-    json_option,
     publish_outcome,
-    s3_options,
+    report_option,
     settings_of,
-    store_option,
     warn,
     write_report,
 )
@@ -29,7 +25,6 @@ _COUNT_HELP = "N (or 'all')"
 
 
 @cli.command()
-@store_option
 @click.option("--keep-last", metavar=_COUNT_HELP, help="Keep the N newest backups.")
 @click.option("--keep-hourly", metavar=_COUNT_HELP, help="Keep the newest backup of each of the last N hours.")
 @click.option("--keep-daily", metavar=_COUNT_HELP, help="… of each of the last N days (UTC) with a backup.")
@@ -44,12 +39,8 @@ _COUNT_HELP = "N (or 'all')"
                    f"(default {jobs.DEFAULT_MAX_AGE}; 'off').")
 @click.option("--force", is_flag=True, help="Prune even after a failed backup attempt or with a stale newest backup.")
 @click.option("--dry-run", is_flag=True, help="Show the plan (keep/remove and why); change nothing.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.md",
-              help="Also write the plan as Markdown to FILE.md.")
-@apply(s3_options)
-@environment_option
-@config_option
-@json_option
+@report_option
+@common()
 @click.pass_context
 def prune(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: object) -> None:
     """Apply the retention policy (pgdrill.yml `retention:` + --keep-* flags); clear old incomplete uploads.

@@ -42,6 +42,8 @@ def _restored_into(r: DrillRecord) -> str:
         versions.append(f"PostgreSQL {r.target_server_version}")
     if r.pg_restore_version:
         versions.append(f"pg_restore {r.pg_restore_version}")
+    elif r.restore_tool:
+        versions.append(r.restore_tool)
     return where + (f" ({', '.join(versions)})" if versions else "")
 
 
@@ -49,7 +51,8 @@ def _rto_breakdown(r: DrillRecord) -> str:
     if r.replay_seconds:  # physical recovery: fetching the base backup, replaying WAL, checking
         return (f"fetch {fmt_seconds(r.fetch_seconds)} + replay {fmt_seconds(r.replay_seconds)} + checks "
                 f"{fmt_seconds(r.checks_seconds)}")
-    return f"restore {fmt_seconds(r.restore_seconds)} + checks {fmt_seconds(r.checks_seconds)}"
+    fetch = f"fetch {fmt_seconds(r.fetch_seconds)} + " if r.fetch_seconds else ""
+    return f"{fetch}restore {fmt_seconds(r.restore_seconds)} + checks {fmt_seconds(r.checks_seconds)}"
 
 
 def _rpo_breakdown(r: DrillRecord) -> str:

@@ -154,7 +154,8 @@ class RestoredCopy:
     url: DatabaseUrl | None = None  # carries the password; str()/repr() never show it
     target_kind: Literal["scratch", "target"] = "scratch"  # made for this run, or given by the user
     server_version: str | None = None
-    tool_version: str | None = None  # the restoring tool: "pg_restore 17.2", …
+    tool: str = "pg_restore"  # the tool that made the copy: pg_restore, pgbackrest, barman-cloud-restore, …
+    tool_version: str | None = None  # its version, e.g. "17.2"
     expected: Expected | None = None
     restore: RestoreOutcome | None = None  # how the restore went, for the restore check
     checks: list[CheckResult] = field(default_factory=list)  # the source's own checks (branch ready, …)
