@@ -1,5 +1,5 @@
 """The point-in-time drill examples (examples/pitr/) are valid workflows that use only inputs the
-drill action has, and name only options pgdrill accepts."""
+drill action has (generated from .github/action/spec.yml), and only variables pgdrill reads."""
 
 from __future__ import annotations
 
@@ -43,4 +43,5 @@ def test_they_use_only_the_drill_actions_inputs_and_pgdrills_variables() -> None
             assert set(step.get("with") or {}) <= inputs, path  # type: ignore[arg-type]
             names = set(step.get("env") or {})  # type: ignore[arg-type]
             assert names <= envvars, (path, names - envvars)
-            assert any(re.match(r"PGDRILL_(PGBACKREST|BARMAN)_", n) for n in names)
+            given = set(step.get("with") or {})  # type: ignore[arg-type]
+            assert any(re.match(r"(pgbackrest|barman)-", n) for n in given) and "at" in given
