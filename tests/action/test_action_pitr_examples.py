@@ -9,7 +9,6 @@ from pathlib import Path
 
 import yaml
 from act_runner import ROOT
-
 from test_action_files import _tool
 
 EXAMPLES = sorted((ROOT / "examples" / "pitr").glob("*.yml"))

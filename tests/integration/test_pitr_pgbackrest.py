@@ -224,3 +224,33 @@ def test_server_binaries_of_another_major_are_refused(pgbackrest_repo: PgBackRes
         run_drill(source, DrillRequest())
     assert "the backup is PostgreSQL 15 but the server binaries" in info.value.message
     assert list(copies_root.iterdir()) == []
+
+
+def test_sigterm_while_pgbackrest_restores_leaves_nothing(pgbackrest_repo: PgBackRestRepo, copies_root: Path) -> None:
+    """CI cancels the job mid-restore: pgbackrest itself is stopped (not only runuser), the half-restored
+    data directory is deleted, and the exit is an interruption (3)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "pgdrill", "drill", "--pgbackrest-stanza", "main",
+                             "--pgbackrest-config", str(pgbackrest_repo.config)],
+                            env={**os.environ, "PGDRILL_COPIES_DIR": str(copies_root)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if any(p.is_dir() and any(p.iterdir()) for p in copies_root.glob("*/data")):
+            break
+        time.sleep(0.01)
+    else:
+        proc.kill()
+        raise AssertionError("the restore never started")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert "interrupted" in err
+    assert list(copies_root.iterdir()) == []
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert str(copies_root) not in ps, "a pgbackrest restore into the deleted copy is still running"

@@ -34,6 +34,7 @@ import pwd
 import re
 import secrets as pysecrets
 import shlex
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -178,17 +179,31 @@ class ToolRun:
 def run_tool(args: Sequence[str], *, as_cluster_user: bool = True, cwd: Path | None = None,
              timeout: float = TOOL_TIMEOUT, env: dict[str, str] | None = None) -> ToolRun:
     """Run a backup tool (as the cluster user when pgdrill is root, so the files it writes are the
-    server's). An interrupt kills it; the copy's lifecycle then removes what it wrote."""
+    server's). It runs in a process group of its own: an interrupt or a timeout kills the tool itself,
+    not only ``runuser``, so nothing keeps writing into a copy that is being deleted."""
     cmd = [*(run_as_prefix() if as_cluster_user else []), *args]
     t0 = time.monotonic()
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=cwd, timeout=timeout,
-                             env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                                env={**os.environ, **(env or {})}, start_new_session=True)
     except FileNotFoundError:
         raise ToolMissing(f"{args[0]} is not installed") from None
+    try:
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        _kill_group(proc)
         raise SourceError(f"{Path(args[0]).name} did not finish within {fmt_seconds(timeout)}") from None
-    return ToolRun(out.returncode, out.stdout, out.stderr, time.monotonic() - t0)
+    except BaseException:
+        _kill_group(proc)
+        raise
+    return ToolRun(proc.returncode, out, err, time.monotonic() - t0)
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        proc.communicate(timeout=30)
 
 
 def _chown_to_cluster_user(*paths: Path) -> None:
