@@ -194,12 +194,19 @@ def test_cli_errors_are_one_clear_line(pgbackrest_repo: PgBackRestRepo, copies_r
     assert run.code == 2 and "stanza 'nope'" in run.err, run.err
     run = pgdrill(capsys, "drill", "--pgbackrest-stanza", "main", "--pgbackrest-config", str(tmp_path / "x.conf"))
     assert run.code == 2 and "does not exist" in run.err
-    unreadable = tmp_path / "unreadable.conf"
-    unreadable.write_text(pgbackrest_repo.config.read_text().replace(
+    nowhere = tmp_path / "nowhere.conf"
+    nowhere.write_text(pgbackrest_repo.config.read_text().replace(
         f"repo1-path={pgbackrest_repo.repo}", "repo1-path=/nonexistent/pgdrill-repo"))
-    unreadable.chmod(0o644)
-    run = pgdrill(capsys, "drill", "--pgbackrest-stanza", "main", "--pgbackrest-config", str(unreadable))
-    assert run.code in (2, 3) and "pgdrill: error:" in run.err
+    nowhere.chmod(0o644)
+    run = pgdrill(capsys, "drill", "--pgbackrest-stanza", "main", "--pgbackrest-config", str(nowhere))
+    assert run.code == 2 and "missing stanza path" in run.err
+    mode = pgbackrest_repo.repo.stat().st_mode & 0o7777
+    pgbackrest_repo.repo.chmod(0o000)  # the repository exists but this runner cannot read it
+    try:
+        run = pgdrill(capsys, "drill", "--pgbackrest-stanza", "main", "--pgbackrest-config", conf)
+    finally:
+        pgbackrest_repo.repo.chmod(mode)
+    assert run.code == 3 and "cannot read the repository" in run.err and "Permission denied" in run.err, run.err
     run = pgdrill(capsys, "drill", "--pgbackrest-stanza", "main", "--pgbackrest-config", conf, "--at", "yesterday")
     assert run.code == 2 and "not a timestamp" in run.err
     assert list(copies_root.iterdir()) == []

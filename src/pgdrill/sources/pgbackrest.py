@@ -86,6 +86,11 @@ class PgBackRestSource(PhysicalRecoverySource):
             raise ConfigError(f"pgBackRest knows no stanza '{self.stanza}'", "check --pgbackrest-stanza")
         status = doc.get("status") or {}
         code, message = int(status.get("code", 99)), str(status.get("message", "unknown"))
+        # The stanza's message is a summary ("other"); each repository's own status says what failed.
+        details = [str((r.get("status") or {}).get("message")) for r in doc.get("repo") or []
+                   if int((r.get("status") or {}).get("code", 0)) not in (0, code if code in _STANZA_PROBLEMS else -1)]
+        if details and code not in _STANZA_PROBLEMS:
+            message = "; ".join(details)
         if code in _STANZA_PROBLEMS:
             raise ConfigError(f"pgBackRest stanza '{self.stanza}' cannot be restored: {message}",
                               "check --pgbackrest-stanza and the repository (pgbackrest info)")
