@@ -62,7 +62,7 @@ class DrillRecord(BaseModel):
     compared_backup_id: str | None = None  # a stored backup the copy was compared with (not restored)
     window_earliest: datetime | None = None  # the earliest instant the source could restore
     target: str = ""  # redacted URL
-    target_kind: Literal["scratch", "target"] = "scratch"
+    target_kind: Literal["scratch", "target", "private"] = "scratch"  # private: a server of its own
     scratch_database: str | None = None  # the copy's name: scratch database, branch, data directory
     copy_id: str | None = None  # the provider's id of the copy (a Neon branch id)
     cleanup: str = ""

@@ -169,7 +169,7 @@ def _record(copy: RestoredCopy, req: DrillRequest, started: datetime, results: l
         source_server_version=o.server_version, pg_dump_version=o.dump_version, tables=o.tables, rows=o.rows,
         compared_backup_id=o.compared_backup_id, window_earliest=o.window_earliest,
         target=copy.url.redacted if copy.url is not None else "", target_kind=copy.target_kind,
-        scratch_database=copy.name if copy.target_kind == "scratch" else None, copy_id=copy.copy_id,
+        scratch_database=copy.name if copy.target_kind != "target" else None, copy_id=copy.copy_id,
         cleanup=_cleanup_text(copy), target_server_version=copy.server_version,
         pg_restore_version=tool if copy.tool == "pg_restore" else None,
         restore_tool=f"{copy.tool} {tool}" if copy.tool != "pg_restore" and tool else None,

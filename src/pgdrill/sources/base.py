@@ -152,7 +152,8 @@ class RestoredCopy:
     origin: Origin
     marker: Marker
     url: DatabaseUrl | None = None  # carries the password; str()/repr() never show it
-    target_kind: Literal["scratch", "target"] = "scratch"  # made for this run, or given by the user
+    #: made for this run (a scratch database, or a private server of its own), or given by the user
+    target_kind: Literal["scratch", "target", "private"] = "scratch"
     server_version: str | None = None
     tool: str = "pg_restore"  # the tool that made the copy: pg_restore, pgbackrest, barman-cloud-restore, …
     tool_version: str | None = None  # its version, e.g. "17.2"
