@@ -51,6 +51,9 @@ class FlagDefaults(BaseModel):
     production_databases: list[str] | None = None
     neon_project: str | None = None
     neon_branch: str | None = None
+    archives: str | None = None
+    compare_url: str | None = None
+    compare_tolerance: str | float | None = None
     pgbackrest_stanza: str | None = None
     pgbackrest_config: str | None = None
     barman_cloud_url: str | None = None

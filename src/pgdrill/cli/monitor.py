@@ -14,7 +14,7 @@ from pgdrill.cli.base import (
     publish_outcome,
     settings_of,
 )
-from pgdrill.cli.sources import monitor_source_options
+from pgdrill.cli.sources import archives_option, monitor_source_options
 from pgdrill.errors import CheckFailed, ConfigError
 from pgdrill.monitor import run_monitor
 from pgdrill.report.monitor import render_json, render_markdown, render_prometheus, render_text, to_outcome
@@ -24,6 +24,7 @@ FORMATS = ("text", "json", "prometheus", "markdown")
 
 
 @cli.command()
+@archives_option
 @click.option("--max-age", envvar="PGDRILL_MAX_AGE", metavar="DURATION",
               help="Alert when the newest backup is older (default 26h).")
 @click.option("--size-deviation", envvar="PGDRILL_SIZE_DEVIATION", metavar="PERCENT",
@@ -53,12 +54,21 @@ FORMATS = ("text", "json", "prometheus", "markdown")
 def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | None, **_: object) -> None:
     """Check backup age, size, row counts, schedule, failed attempts and drills. Exit 1 on any alert.
 
+    With --archives: the newest archive's age, its size and the schedule, from names and times alone.
     With --pgbackrest-stanza, --barman-cloud-url or --neon-project: also the point-in-time window;
     with --database-url and --max-replica-lag: the primary's replicas."""
     s = settings_of(ctx)
     plan = jobs.monitor(s)
     github_settings(ctx)
-    health = run_monitor(plan.store, plan.thresholds, source=plan.source, primary=plan.primary)
+    pattern = jobs.archive_set(s)
+    if pattern is not None:
+        # The set's names and times alone; --store, when given, holds its drill records.
+        from pgdrill.archives import ArchiveSet
+        from pgdrill.monitor.archives import run_archive_monitor
+
+        health = run_archive_monitor(ArchiveSet.load(pattern), jobs.store(s, required=False), plan.thresholds)
+    else:
+        health = run_monitor(plan.store, plan.thresholds, source=plan.source, primary=plan.primary)
     fmt = "json" if as_json else fmt
     if fmt == "json":
         import json

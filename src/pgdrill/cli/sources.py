@@ -6,6 +6,7 @@ never here.
     pgdrill drill   --pgbackrest-stanza main [--pgbackrest-config FILE] [--at …]
     pgdrill drill   --barman-cloud-url s3://bucket/path --barman-server-name pg-main [--at …]
     pgdrill restore --neon-project ID --at TIMESTAMP --table app.users --target-url URL --data-only
+    pgdrill drill   --archives 's3://bucket/db/*/*/app-*.dump' [--archive NAME|latest] [--compare-url URL]
 """
 
 from __future__ import annotations
@@ -52,4 +53,19 @@ restore_options = apply([
     click.option("--missing-only", is_flag=True,
                  help="Point in time: add back only rows whose key the target lacks, leave the others "
                       "(no --confirm needed)."),
+])
+
+#: the dumps a team's own scripts make: an archive set (list, verify, drill, monitor, restore)
+archives_option = click.option(
+    "--archives", envvar="PGDRILL_ARCHIVES", metavar="PATTERN",
+    help="Work on dumps made by other tools: a glob over a folder or an S3 prefix ('*' stays in one folder, "
+         "'**' crosses them), e.g. 's3://bucket/db/*/*/app-*.dump'. Read only; --store keeps drill records.")
+archive_drill_options = apply([
+    archives_option,
+    click.option("--archive", envvar="PGDRILL_ARCHIVE", metavar="NAME|latest",
+                 help="With --archives: the archive to drill (default: the newest, by the time in its name)."),
+    click.option("--compare-url", envvar="PGDRILL_COMPARE_URL", metavar="URL",
+                 help="With --archives: also compare row counts with this database (e.g. a read replica)."),
+    click.option("--compare-tolerance", envvar="PGDRILL_COMPARE_TOLERANCE", metavar="PERCENT",
+                 help="How far counts may differ from --compare-url per table (default 10%)."),
 ])

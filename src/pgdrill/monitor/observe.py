@@ -80,6 +80,7 @@ class Observed:
     attempts: list[Attempt] = field(default_factory=list)  # failed attempts, oldest first
     drills: list[DrillSummary] = field(default_factory=list)  # oldest first
     problems: list[str] = field(default_factory=list)  # unreadable manifests and drill records
+    contents_known: bool = True  # False: the backups' tables and rows are unknown (dumps of other tools)
     store_watched: bool = True  # False: no store, only a point-in-time source and/or replicas
     pitr: PitrWindow | None = None  # a point-in-time source's window, when one is watched
     replicas: list[ReplicaLag] | None = None  # the primary's standbys, when watched

@@ -119,6 +119,7 @@ def drill_json(res: DrillResult) -> dict[str, Any]:
     doc["trend"] = [_trend_row(t) for t in res.trend]
     doc["warnings"] = list(res.warnings)
     doc["record_key"] = res.saved_key
+    doc["record_sha256"] = res.saved_sha256
     return doc
 
 
@@ -178,6 +179,12 @@ def _targets_md(r: DrillRecord) -> str:
     ])
 
 
+def _contents(r: DrillRecord) -> str:
+    if r.rows or not r.table_rows:
+        return f"{r.tables} tables, {r.rows} rows (exact counts in the manifest)"
+    return f"{r.tables} tables, {sum(r.table_rows.values())} rows (counted in the restored copy)"
+
+
 def _backup_md(r: DrillRecord) -> str:
     tags = f" (tags: {md_escape(', '.join(r.backup_tags))})" if r.backup_tags else ""
     enc = ", age-encrypted" if r.backup_encrypted else ""
@@ -187,7 +194,7 @@ def _backup_md(r: DrillRecord) -> str:
                    f"PostgreSQL {md_escape(r.source_server_version)} (pg_dump {md_escape(r.pg_dump_version)})"),
         ("Created", when(r.backup_created_at)),
         ("Stored", f"{human_size(r.backup_size)}{enc}, sha256 `{r.backup_sha256[:16]}…`"),
-        ("Contents", f"{r.tables} tables, {r.rows} rows (exact counts in the manifest)"),
+        ("Contents", _contents(r)),
         ("Restored into", md_escape(_restored_into(r))),
         ("Cleanup", md_escape(r.cleanup)),
         ("Drill", f"`{r.id}`, started {when(r.started_at)}, pgdrill {md_escape(r.pgdrill_version)}"),
@@ -283,7 +290,8 @@ def drills_warnings(h: History) -> list[str]:
 # -- for the publishers (job summary, outputs, annotations, post-mortem issue) -------------------
 def drill_outcome(res: DrillResult, report_path: str | None = None) -> Outcome:
     """The drill as an :class:`Outcome`: the verdict, the rendered Markdown, and outputs
-    ``passed``, ``rto-seconds``, ``rpo-seconds``, ``backup-id``, ``drill-id`` (and ``report-path``)."""
+    ``passed``, ``rto-seconds``, ``rpo-seconds``, ``backup-id``, ``drill-id`` (and ``report-path``, and
+    ``record-sha256`` — the sha256 of the record as stored, for an artifact attestation — once saved)."""
     r = res.record
     if r.passed:
         title = f"drill of {r.backup_id} passed in {fmt_seconds(r.rto.measured)}"
@@ -298,6 +306,8 @@ def drill_outcome(res: DrillResult, report_path: str | None = None) -> Outcome:
     }
     if report_path:
         outputs["report-path"] = report_path
+    if res.saved_sha256:
+        outputs["record-sha256"] = res.saved_sha256
     failures = [f"{c.name}: {c.detail}" for c in r.checks if c.status == "fail"]
     failures += [f for f in r.failures if not f.startswith("check '")]  # missed targets
     warnings = [f"{c.name}: {c.detail}" for c in r.checks if c.status == "warn"] + list(res.warnings)

@@ -22,8 +22,10 @@ from pgdrill.settings import Settings, flag_name
 from pgdrill.store import S3Options, Store, open_store
 
 if TYPE_CHECKING:
+    from pgdrill.archives.commands import ArchiveRestoreRequest
     from pgdrill.drill import DrillRequest
     from pgdrill.monitor import Thresholds
+    from pgdrill.overview import ReportRequest
     from pgdrill.predeploy import PredeployRequest
     from pgdrill.promote import PromoteRequest
     from pgdrill.providers.neon import NeonProvider
@@ -104,7 +106,34 @@ def point_in_time_restore(s: Settings) -> bool:
     """``restore`` copies rows from a point-in-time source when a setting given now selects one."""
     from pgdrill.sources.registry import selected
 
-    return selected(s) is not None
+    kind = selected(s)
+    return kind is not None and kind.point_in_time
+
+
+def archive_set(s: Settings) -> str | None:
+    """The archive-set pattern a command works on (``--archives``, or ``archives:`` in pgdrill.yml,
+    which then wins over ``store:``: that store keeps the drill records), else None."""
+    from pgdrill.sources.registry import kind_for
+
+    if kind_for(s).name != "archives":
+        return None
+    return str(s.require("archives"))
+
+
+def archive_restore(s: Settings) -> ArchiveRestoreRequest:
+    """``restore ID --archives PATTERN --target-url URL``: the whole archive into one database."""
+    from pgdrill.archives.commands import ArchiveRestoreRequest
+
+    if s.get("tables") or s.get("data_only"):
+        raise ConfigError("--table and --data-only do not apply to --archives",
+                          "restore the whole archive into an empty database, then copy the rows you need")
+    target = s.url("target_url", required=True)
+    assert target is not None
+    n = int(s.get("jobs", 1) or 1)
+    return ArchiveRestoreRequest(
+        pattern=str(s.require("archives")), archive=str(s.get("backup_id", "latest") or "latest"), target_url=target,
+        clean=bool(s.get("clean")), confirm=s.text("confirm"), keep_owners=bool(s.get("keep_owners")),
+        verify_first=not s.get("no_verify"), jobs=n)
 
 
 def table_restore(s: Settings) -> tuple[Source, TableRestoreRequest]:
@@ -261,12 +290,41 @@ def monitor(s: Settings) -> MonitorPlan:
     from pgdrill.sources.registry import pitr_kind
 
     limits = thresholds(s)
-    kind = pitr_kind(s)
+    archives = archive_set(s) is not None  # an archive set is watched on its own (cli/monitor.py)
+    kind = None if archives else pitr_kind(s)
     source = kind.build(s, "monitor") if kind is not None else None
     primary = s.url("database_url") if limits.max_replica_lag is not None else None
     if s.origins.get("database_url") == "flag" and limits.max_replica_lag is None:
         raise ConfigError("--database-url on monitor watches replicas: add --max-replica-lag, e.g. 5m")
     if s.given_now("max_replica_lag") and primary is None:
         raise ConfigError("--max-replica-lag needs --database-url: the primary whose replicas to watch")
-    target = store(s, required=source is None and primary is None)
+    target = None if archives else store(s, required=source is None and primary is None)
     return MonitorPlan(target, limits, source, primary)
+
+
+# -- report -----------------------------------------------------------------------------------------
+REPORT_FORMATS = ("md", "html", "json")
+
+
+def report(s: Settings) -> ReportRequest:
+    """``--html DIR`` (the dashboard) and/or ``--period P`` (the evidence, in ``--format``); the store's
+    retention policy and monitor thresholds come from pgdrill.yml as for prune and monitor."""
+    from pgdrill.evidence import parse_period
+    from pgdrill.overview import ReportRequest
+    from pgdrill.retention import Policy
+
+    html_dir, period = s.get("html_dir"), s.text("period")
+    if not html_dir and not period:
+        raise ConfigError("say what to report: --html DIR (the dashboard) or --period 2026-11|2026-Q4 (evidence)")
+    fmt = s.text("fmt", "md") or "md"
+    if s.given_now("fmt") and not period:
+        raise ConfigError("--format applies to the evidence report: add --period 2026-11|2026-Q4")
+    if s.given_now("output_path") and not period:
+        raise ConfigError("--output applies to the evidence report: add --period (the dashboard goes to --html DIR)")
+    if period:
+        parse_period(period, s.where("period"))  # a bad period fails before the store is read
+    target = store(s)
+    assert target is not None
+    return ReportRequest(databases=((None, target),), policy=s.section("retention", Policy), thresholds=thresholds(s),
+                         html_dir=Path(html_dir) if html_dir else None, period=period, fmt=fmt,
+                         output=s.get("output_path"))
