@@ -71,9 +71,6 @@ class Thresholds(BaseModel):
             "max_drill_age": fmt_span(self.max_drill_age) if self.max_drill_age else None,
             "schedule": fmt_span(self.schedule) if self.schedule else None,
             "gap_window": fmt_span(self.gap_window),
-            "max_wal_age": fmt_span(self.max_wal_age),
-            "min_pitr_window": fmt_span(self.min_pitr_window),
-            "max_replica_lag": fmt_span(self.max_replica_lag) if self.max_replica_lag else None,
         }
 
 

@@ -38,13 +38,15 @@ def _pitr_json(h: Health) -> dict[str, Any] | None:
             "newest_wal": None if w.continuous else _iso(w.newest_wal),
             "wal_age_hours": _hours(h.wal_age_seconds), "available_days": h.pitr_days,
             "available_seconds": round(h.pitr_seconds, 3) if h.pitr_seconds is not None else None,
-            "continuous": w.continuous}
+            "continuous": w.continuous, "max_wal_age": fmt_span(h.thresholds.max_wal_age),
+            "min_pitr_window": fmt_span(h.thresholds.min_pitr_window)}
 
 
 def _replicas_json(h: Health) -> list[dict[str, Any]] | None:
     if h.replicas is None:
         return None
-    return [{"name": r.name, "state": r.state, "lag_seconds": r.lag_seconds, "lag_bytes": r.lag_bytes}
+    return [{"name": r.name, "state": r.state, "lag_seconds": r.lag_seconds, "lag_bytes": r.lag_bytes,
+             "max_lag_seconds": h.thresholds.max_replica_lag}
             for r in h.replicas]
 
 
