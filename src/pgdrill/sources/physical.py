@@ -483,6 +483,7 @@ class PhysicalRecoverySource(DataDirectorySource):
         """Create the checks' role, pick the database, read where recovery ended."""
         with self._admin_conn(cluster) as conn:
             conn.execute("SET default_transaction_read_only = off")
+            conn.execute("SET password_encryption = 'scram-sha-256'")  # production may still say md5
             conn.execute(sql.SQL("CREATE ROLE {} SUPERUSER LOGIN PASSWORD {}").format(
                 sql.Identifier(cluster.user), sql.Literal(cluster.password)))
             row = conn.execute("SELECT pg_last_xact_replay_timestamp(), pg_last_wal_replay_lsn()::text, "
