@@ -22,7 +22,7 @@ from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.sources.pgbackrest import PgBackRestSource
 from pgdrill.sources.physical import PitrSettings
 
-from support.pitr import ROWS, PgBackRestRepo, assert_no_secrets, tree_digest
+from support.pitr import ROWS, PgBackRestRepo, assert_no_secrets, private_dir, tree_digest
 from support.postgres import PgServer
 from support.runner import pgdrill
 
@@ -194,7 +194,7 @@ def test_cli_errors_are_one_clear_line(pgbackrest_repo: PgBackRestRepo, copies_r
     assert run.code == 2 and "stanza 'nope'" in run.err, run.err
     run = pgdrill(capsys, "drill", "--pgbackrest-stanza", "main", "--pgbackrest-config", str(tmp_path / "x.conf"))
     assert run.code == 2 and "does not exist" in run.err
-    nowhere = tmp_path / "nowhere.conf"
+    nowhere = private_dir("pgdrill-conf-") / "nowhere.conf"  # the cluster user must read it
     nowhere.write_text(pgbackrest_repo.config.read_text().replace(
         f"repo1-path={pgbackrest_repo.repo}", "repo1-path=/nonexistent/pgdrill-repo"))
     nowhere.chmod(0o644)

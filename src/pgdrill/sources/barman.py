@@ -86,7 +86,8 @@ class BarmanCloudSource(PhysicalRecoverySource):
         if out.returncode != 0:
             raise ToolMissing(f"the cluster user {cluster_user()} cannot run {wal_restore}: {out.error_line()}",
                               "install barman-cli-cloud where that user can run it (a venv it can read)")
-        self._tool_version = f"barman-cloud-restore {out.stdout.strip().split()[-1]}" if out.stdout.strip() else None
+        version = out.stdout.strip().split()[-1] if out.stdout.strip() else ""
+        self._tool_version = f"barman-cloud-restore {version}".strip()
 
     def _inspect(self) -> Repository:
         out = run_tool([find_tool("barman-cloud-backup-list"), *self._common(), "--format", "json", self.url,

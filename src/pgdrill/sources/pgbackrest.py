@@ -70,7 +70,7 @@ class PgBackRestSource(PhysicalRecoverySource):
         if self.config is not None and not self.config.is_file():
             raise ConfigError(f"pgBackRest configuration {self.config} does not exist", "fix --pgbackrest-config")
         out = run_tool([self._tool(), "version"])
-        self._tool_version = out.stdout.strip() or None  # "pgBackRest 2.45"
+        self._tool_version = out.stdout.strip() or "pgBackRest"  # "pgBackRest 2.45"
 
     def _info(self) -> dict[str, Any]:
         out = self._run("info", "--output=json")

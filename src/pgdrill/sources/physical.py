@@ -328,7 +328,8 @@ class PhysicalRecoverySource(DataDirectorySource):
             progress(f"restoring base backup {backup.id} of {self.describe()} into {cluster.data_dir}")
         run = self._restore_files(copy, backup, cluster.data_dir)
         copy.fetch_seconds = run.seconds
-        copy.tool_version = self._tool_version
+        copy.tool, _, version = (self._tool_version or self.kind).partition(" ")  # "pgBackRest 2.45"
+        copy.tool_version = version or None
         if run.returncode != 0:
             raise SourceError(f"{self.kind} restore of backup {backup.id} failed: {run.error_line()}",
                               "nothing was started; the data directory is deleted")
