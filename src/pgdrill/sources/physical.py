@@ -239,7 +239,6 @@ class PhysicalRecoverySource(DataDirectorySource):
     _point: datetime | None = field(default=None, init=False, repr=False)
     _database: str = field(default="", init=False, repr=False)
     _started_at: float = field(default=0.0, init=False, repr=False)
-    _progress: Progress | None = field(default=None, init=False, repr=False)
     _tool_version: str | None = field(default=None, init=False, repr=False)
 
     # -- for subclasses -----------------------------------------------------------------------
@@ -258,9 +257,6 @@ class PhysicalRecoverySource(DataDirectorySource):
         return None
 
     # -- Source hooks -------------------------------------------------------------------------
-    def attach(self, progress: Progress | None) -> None:
-        self._progress = progress
-
     def prepare(self, now: datetime) -> list[str]:
         self.refuse_target()
         self._check_tools()
@@ -311,6 +307,9 @@ class PhysicalRecoverySource(DataDirectorySource):
             return RpoMeasure(0.0, 0.0, window or 0.0, "no archived WAL seen")
         age = max(0.0, (reference - wal.archived_at).total_seconds())
         what = "the target" if self.at else "the drill's start"
+        if age == 0:
+            return RpoMeasure(0.0, 0.0, window or 0.0,
+                              f"newest archived WAL {wal.segment} at {iso(wal.archived_at)} is past {what}")
         return RpoMeasure(round(age, 3), 0.0, window or 0.0,
                           f"newest archived WAL {wal.segment} at {iso(wal.archived_at)}, {fmt_seconds(age)} before "
                           f"{what}")
