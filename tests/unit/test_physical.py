@@ -110,3 +110,19 @@ def test_a_major_that_cannot_be_found_nor_fetched_is_one_clear_line(monkeypatch:
     with pytest.raises(ToolMissing) as info:
         server_bin_for(9)
     assert "PostgreSQL 9 server binaries" in info.value.one_line() and info.value.exit_code == 3
+
+
+def test_the_pitr_example_in_config_md_is_a_valid_pgdrill_yml(tmp_path: Path) -> None:
+    import re
+
+    from pgdrill import config as config_mod
+    from pgdrill.sources.physical import PitrSettings
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "pgbackrest_stanza" in b)
+    path = tmp_path / "pgdrill.yml"
+    path.write_text("\n".join(line[2:] if line.startswith("  ") else line for line in block.splitlines()))
+    cfg = config_mod.load(str(path))
+    pitr = cfg.section("pitr", PitrSettings)
+    assert pitr.tolerance == 600 and pitr.server_settings == {"shared_buffers": "256MB"}
+    assert kind_for(Settings(config=cfg)).name == "pgbackrest"
