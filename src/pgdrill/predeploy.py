@@ -200,8 +200,8 @@ def _command_check(name: str, command: str, env: Mapping[str, str], timeout: flo
         return CheckResult(name, "fail", f"timed out after {timeout:g}s (process group killed)", round(r.seconds, 3),
                            output=r.tail)
     if r.returncode != 0:
-        last = next((ln for ln in reversed(r.tail.splitlines()) if ln.strip()), "")
-        return CheckResult(name, "fail", one_line(f"exit {r.returncode}" + (f": {last}" if last else "")),
+        why = r.reason
+        return CheckResult(name, "fail", one_line(f"exit {r.returncode}" + (f": {why}" if why else "")),
                            round(r.seconds, 3), output=r.tail)
     return CheckResult(name, "pass", f"exit 0 in {r.seconds:.1f}s", round(r.seconds, 3), output=r.tail)
 

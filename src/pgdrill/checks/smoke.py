@@ -24,8 +24,8 @@ class SmokeCommandCheck(Check):
         if r.timed_out:
             return self.result("fail", f"timed out after {c.timeout:g}s (process group killed)", output=r.tail)
         if r.returncode != 0:
-            last = next((ln for ln in reversed(r.tail.splitlines()) if ln.strip()), "")
-            return self.result("fail", f"exit {r.returncode}" + (f": {last}" if last else ""), output=r.tail)
+            why = r.reason
+            return self.result("fail", f"exit {r.returncode}" + (f": {why}" if why else ""), output=r.tail)
         return self.result("pass", f"exit 0 in {r.seconds:.1f}s", output=r.tail)
 
 

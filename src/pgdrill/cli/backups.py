@@ -29,7 +29,7 @@ from pgdrill.cli.base import (
 )
 from pgdrill.errors import CheckFailed
 from pgdrill.report import backups as render
-from pgdrill.restore import RestoreRequest, run_restore
+from pgdrill.restore import RestoreRequest, run_restore, run_restore_run
 from pgdrill.verify import run_verify
 
 
@@ -112,8 +112,14 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
 @click.option("--confirm", metavar="DBNAME", help="The target's database name, to allow --clean.")
 @click.option("--table", "tables", multiple=True, metavar="SCHEMA.TABLE", help="Only this table (repeatable).")
 @click.option("--data-only", is_flag=True, help="Only rows (with --table: the accidental-DELETE case).")
+@click.option("--create-roles", is_flag=True,
+              help="Create the roles the backup needs that the target lacks: NOLOGIN, no password (they stay).")
+@click.option("--no-owner", is_flag=True,
+              help="Do not restore owners: everything belongs to the restoring role (recorded in the result).")
+@click.option("--no-privileges", is_flag=True,
+              help="Do not restore grants (GRANT/REVOKE, default privileges; recorded in the result).")
 @click.option("--keep-owners", is_flag=True,
-              help="Restore owners and grants too (default: --no-owner --no-privileges).")
+              help="No-op, kept so existing scripts work: owners and grants are restored by default now.")
 @click.option("--no-verify", is_flag=True, help="Skip reading the archive once before restoring.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, envvar="PGDRILL_JOBS",
               metavar="N", help="Parallel pg_restore jobs: the archive is copied to a temp file and checked first, "
@@ -125,8 +131,15 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
 @click.pass_context
 def restore(ctx: click.Context, /, backup_id: str, clean: bool, confirm: str | None, tables: tuple[str, ...],
             data_only: bool, keep_owners: bool, no_verify: bool, as_json: bool, jobs: int = 1,
+            create_roles: bool = False, no_owner: bool = False, no_privileges: bool = False,
             **_: object) -> None:
-    """Restore a backup into a database.
+    """Restore a backup into a database, with its owners, grants and database settings.
+
+    Roles the backup needs that the target lacks stop the restore (exit 2) before anything is
+    written, unless --create-roles, --no-owner or --no-privileges says what to do about them.
+
+    ID may name an --all-databases run: every database of it is restored into a database of the same
+    name on the --target-url server (created when missing; refused when one holds tables).
 
     With --neon-project and --at: copy the --table rows as they were then from a Neon branch."""
     if neon_cli.requested(ctx):
@@ -137,13 +150,28 @@ def restore(ctx: click.Context, /, backup_id: str, clean: bool, confirm: str | N
     if jobs > 1 and clean:
         raise click.UsageError("--jobs cannot be combined with --clean: a parallel restore is not one transaction, "
                                "so a failure would leave the database half replaced")
+    del keep_owners  # the old default-off flag: owners and grants are restored by default now
     req = RestoreRequest(
         store=store_from(ctx), backup=backup_id, target_url=target, clean=clean, confirm=confirm,
-        tables=tables, data_only=data_only, identities=identities(ctx), keep_owners=keep_owners,
+        tables=tables, data_only=data_only, identities=identities(ctx),
+        no_owner=no_owner, no_privileges=no_privileges, create_roles=create_roles,
         # A parallel restore checks the archive itself before pg_restore starts: no read-through.
         verify_first=not no_verify and jobs == 1, atomic=jobs == 1, jobs=jobs,
     )
-    result = run_restore(req, progress_printer(ctx))
+    store = req.store
+    cat = catalog.load(store)
+    if cat.is_run(backup_id):
+        if clean or tables or data_only:
+            raise click.UsageError("restoring an --all-databases run takes none of --clean, --table, --data-only")
+        results = run_restore_run(req, cat, progress_printer(ctx))
+        emit(as_json, render.restore_run_json(results), render.restore_run_text(results))
+        publish_outcome(ctx, render.restore_outcome(next((r for r in results if not r.ok), results[0])))
+        bad = [r for r in results if not r.ok]
+        if bad:
+            raise CheckFailed(f"restore of run {results[0].manifest.run_id}: {len(bad)} database(s) reported "
+                              f"errors ({', '.join(r.manifest.database for r in bad)})")
+        return
+    result = run_restore(req, progress_printer(ctx), cat.find(backup_id))
     emit(as_json, render.restore_json(result), render.restore_text(result))
     publish_outcome(ctx, render.restore_outcome(result))
     if not result.ok:

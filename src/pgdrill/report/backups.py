@@ -99,14 +99,31 @@ def restore_json(r: RestoreResult) -> dict[str, Any]:
         "id": r.manifest.id, "ok": r.ok, "target": r.target, "target_server_version": r.target_server_version,
         "pg_restore_version": r.pg_restore_version, "duration_seconds": r.duration_seconds,
         "bytes_read": r.bytes_read, "error_count": r.error_count, "errors": r.errors,
-        "tables": list(r.tables),
+        "tables": list(r.tables), "owners": not r.no_owner, "privileges": not r.no_privileges,
+        "created_roles": list(r.created_roles), "database_settings": r.database_settings,
     }
+
+
+def restore_run_json(results: Sequence[RestoreResult]) -> dict[str, Any]:
+    return {"run_id": results[0].manifest.run_id if results else None, "ok": all(r.ok for r in results),
+            "databases": [restore_json(r) for r in results]}
+
+
+def restore_run_text(results: Sequence[RestoreResult]) -> str:
+    return "\n".join(restore_text(r) for r in results)
 
 
 def restore_text(r: RestoreResult) -> str:
     what = f"tables {', '.join(r.tables)} of " if r.tables else ""
     head = (f"restored {what}backup {r.manifest.id} into {r.target} "
             f"with pg_restore {r.pg_restore_version} in {r.duration_seconds:.1f}s")
+    left_out = [w for w, off in (("owners", r.no_owner), ("grants", r.no_privileges)) if off]
+    if left_out:
+        head += f"\n  without {' and '.join(left_out)} (--no-owner/--no-privileges given)"
+    if r.created_roles:
+        head += f"\n  created role(s) {', '.join(r.created_roles)}: NOLOGIN, no password"
+    if r.database_settings:
+        head += f"\n  {r.database_settings} database-level setting(s) applied"
     if r.ok:
         return head
     errs = "\n".join(f"  {e}" for e in r.errors[:20])
@@ -131,6 +148,8 @@ def restore_markdown(r: RestoreResult) -> str:
         ("Target", md_escape(r.target)),
         ("pg_restore", r.pg_restore_version),
         ("Tables", md_escape(", ".join(r.tables)) or "all"),
+        ("Owners / grants", f"{'no' if r.no_owner else 'yes'} / {'no' if r.no_privileges else 'yes'}"),
+        ("Created roles", md_escape(", ".join(r.created_roles)) or "—"),
         ("Duration", f"{r.duration_seconds:.1f} s"),
         ("Errors", str(r.error_count)),
     ]
