@@ -15,6 +15,7 @@ from pgdrill.checks.contents import (
     SequencesCheck,
 )
 from pgdrill.checks.migration import MigrationHeadCheck
+from pgdrill.checks.privileges import PrivilegesCheck
 from pgdrill.checks.results import CheckResult, RestoreOutcome
 from pgdrill.checks.smoke import SmokeCommandCheck
 from pgdrill.checks.sql import SqlAssertionCheck
@@ -32,7 +33,8 @@ def build_checks(cfg: ChecksConfig | None = None, *, restore: bool = False) -> l
     cfg = cfg or ChecksConfig()
     out: list[Check] = [RestoreErrorsCheck()] if restore else []
     for check, severity in ((SchemasCheck(), cfg.schemas), (ExtensionsCheck(), cfg.extensions),
-                            (RowCountsCheck(), cfg.row_counts), (SequencesCheck(), cfg.sequences)):
+                            (RowCountsCheck(), cfg.row_counts), (SequencesCheck(), cfg.sequences),
+                            (PrivilegesCheck(), cfg.privileges)):
         if severity != "off":
             out.append(_with_severity(check, severity))
     if cfg.migration.severity != "off":
