@@ -47,8 +47,9 @@ from pgdrill.manifest import Scope as ScopeRecord
 from pgdrill.pg import binaries, migrations, privileges, roles, stats
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
 from pgdrill.pg.scope import Resolved, Scope, resolve
+from pgdrill.report.format import human_size
 from pgdrill.store.base import Store
-from pgdrill.streams import HashingReader, Progress, StderrCollector, human_size, widen_pipe
+from pgdrill.streams import HashingReader, Progress, StderrCollector, widen_pipe
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from pgdrill.config import Seconds
 from pgdrill.errors import ConfigError, IntegrityError, PgdrillError, Refused, TargetError
 from pgdrill.manifest import DRILLS, Manifest, new_id
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
+from pgdrill.report.format import fmt_seconds, fmt_target
 from pgdrill.restore import RestoreRequest, RestoreResult, guard_target, run_restore, target_state
 from pgdrill.secrets import Secret
 from pgdrill.store.base import Store
@@ -114,30 +115,6 @@ def failure_reasons(checks: Sequence[CheckResult], rto: TargetRecord, rpo: Targe
         if t.status == "fail":
             out.append(f"{name} {fmt_seconds(t.measured)} over target {fmt_target(t.target)}")
     return out
-
-
-def fmt_seconds(s: float) -> str:
-    """Short human duration: 0.84s, 42s, 3m 05s, 26h 02m, 4d 03h."""
-    if s < 10:
-        return f"{s:.2f}s"
-    if s < 59.5:
-        return f"{s:.0f}s"
-    total = round(s)
-    if total < 3600:
-        return f"{total // 60}m {total % 60:02d}s"
-    if total < 3 * 86400:  # RPO targets are written in hours (26h), so stay in hours up to 3 days
-        return f"{total // 3600}h {total % 3600 // 60:02d}m"
-    return f"{total // 86400}d {total % 86400 // 3600:02d}h"
-
-
-def fmt_target(seconds: float | None) -> str:
-    """A target as people write it: 15m, 26h, 7d (else in the measured style)."""
-    if seconds is None:
-        return "none"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return fmt_seconds(seconds)
 
 
 # -- the record -------------------------------------------------------------------------------

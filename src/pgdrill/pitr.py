@@ -39,7 +39,6 @@ from pgdrill.drill import (
     DrillSettings,
     evaluate,
     failure_reasons,
-    fmt_seconds,
     load_history,
     record_key,
     signals_deferred,
@@ -50,6 +49,7 @@ from pgdrill.manifest import Manifest, new_id
 from pgdrill.pg import stats
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
 from pgdrill.providers.base import BranchFailed, BranchRef, Cleanup, PitrProvider, ReadyBranch, RestoreWindow
+from pgdrill.report.format import fmt_seconds
 from pgdrill.store.base import Store
 from pgdrill.streams import Progress
 

@@ -11,7 +11,8 @@
 5. the result: the backup id and the exact rollback command.
 
 Everything after the backup is a check: a failure is recorded, never raised, so the result always
-carries the backup id and the rollback command. The job never prints; ``render_*`` do the output.
+carries the backup id and the rollback command. The job never prints; :mod:`pgdrill.report.predeploy`
+does the output.
 
 pgdrill.yml section: ``predeploy`` (:class:`PredeploySettings`); ``release_check``, ``migrate_command``
 and ``scratch_url`` are flag defaults (top level or per environment).
@@ -21,14 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,12 +41,11 @@ from pgdrill.manifest import Manifest
 from pgdrill.pg import migrations
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
 from pgdrill.process import command_env, database_url_string, run_command
-from pgdrill.report.backups import md_escape as _md
-from pgdrill.report.outcome import Outcome
+from pgdrill.report.format import human_size
 from pgdrill.restore import RestoreRequest, run_restore
 from pgdrill.secrets import Secret
 from pgdrill.store.base import Store
-from pgdrill.streams import CHUNK, Progress, human_size
+from pgdrill.streams import CHUNK, Progress
 from pgdrill.verify import run_verify
 
 PRE_DEPLOY = "pre-deploy"
@@ -292,81 +290,3 @@ def run_predeploy(req: PredeployRequest, progress: Progress | None = None) -> Pr
             result.checks += checks
     result.duration_seconds = round(time.monotonic() - t0, 3)
     return result
-
-
-# -- renderers (pure) -------------------------------------------------------------------------
-_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️"}
-
-
-def render_json(r: PredeployResult) -> dict[str, Any]:
-    m = r.manifest
-    return {
-        "passed": r.passed,
-        "backup_id": m.id,
-        "rollback_command": r.rollback_command,
-        "store": r.store,
-        "backup": {"id": m.id, "created_at": m.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "size": m.size,
-                   "sha256": m.sha256, "tags": list(m.tags), "database": m.database,
-                   "migration_head": m.migration_head, "git_sha": m.git_sha, "git_ref": m.git_ref,
-                   "run_url": m.run_url, "encrypted": m.encrypted},
-        "checks": [c.to_dict() for c in r.checks],
-        "failures": r.failures,
-        "rehearsal": None if r.rehearsal is None else {
-            "scratch_database": r.rehearsal.scratch_database, "restore_seconds": r.rehearsal.restore_seconds,
-            "migrate_seconds": r.rehearsal.migrate_seconds, "tool": r.rehearsal.tool,
-            "head_before": r.rehearsal.head_before, "head_after": r.rehearsal.head_after},
-        "duration_seconds": r.duration_seconds,
-    }
-
-
-def render_text(r: PredeployResult) -> str:
-    m = r.manifest
-    verdict = "PASSED: deploy may proceed" if r.passed else "FAILED: do not deploy"
-    lines = [f"predeploy {verdict}",
-             f"  backup     {m.id} ({human_size(m.size)}, tags {', '.join(m.tags)}"
-             + (f", git {m.git_sha[:12]}" if m.git_sha else "") + ")"]
-    for c in r.checks:
-        lines.append(f"  {c.status.upper():<5} {c.name}: {c.detail}")
-        if c.status == "fail" and c.output:
-            lines += [f"        | {ln}" for ln in c.output.splitlines()[-10:]]
-    lines.append("rollback:")
-    lines.append(f"  {r.rollback_command}")
-    return "\n".join(lines)
-
-
-
-def _fence(text: str) -> str:
-    """A code fence longer than any backtick run in the output, so the output cannot close it."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
-
-
-def render_markdown(r: PredeployResult) -> str:
-    m = r.manifest
-    head = "✅ pgdrill predeploy: deploy may proceed" if r.passed else "❌ pgdrill predeploy: do not deploy"
-    out = [f"### {head}", "",
-           f"Backup `{m.id}` ({human_size(m.size)}, tags {_md(', '.join(m.tags))}"
-           + (f", commit `{m.git_sha[:12]}`" if m.git_sha else "") + ").", "",
-           "| | Check | Detail |", "|---|---|---|"]
-    out += [f"| {_ICON.get(c.status, c.status)} | {_md(c.name)} | {_md(c.detail)} |" for c in r.checks]
-    for c in r.checks:
-        if c.status == "fail" and c.output:
-            fence = _fence(c.output)
-            out += ["", f"<details><summary>{_md(c.name)} output</summary>", "", f"{fence}text",
-                    c.output, fence, "", "</details>"]
-    out += ["", "Rollback:", "", "```sh", r.rollback_command, "```"]
-    return "\n".join(out) + "\n"
-
-
-def to_outcome(r: PredeployResult, environment: str | None = None) -> Outcome:
-    m = r.manifest
-    verdict = "deploy may proceed" if r.passed else "do not deploy"
-    return Outcome(
-        job="predeploy", passed=r.passed, environment=environment or m.environment,
-        title=f"predeploy of {m.database}: {verdict} (backup {m.id})",
-        markdown=render_markdown(r),
-        outputs={"passed": str(r.passed).lower(), "backup-id": m.id, "rollback-command": r.rollback_command},
-        failures=r.failures, warnings=[f"{c.name}: {c.detail}" for c in r.checks if c.status == "warn"],
-        backup_id=m.id, run_url=m.run_url,
-        details={"Backup": m.id, "Database": m.database, "Rollback": r.rollback_command},
-    )

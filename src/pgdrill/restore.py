@@ -42,9 +42,10 @@ from pgdrill.manifest import Manifest
 from pgdrill.pg import binaries, compat, parallel, roles, stats
 from pgdrill.pg.archive import HEADER_PEEK, ArchiveHeader, parse_header
 from pgdrill.pg.conn import DatabaseUrl, connect
+from pgdrill.report.format import human_size
 from pgdrill.secrets import Secret
 from pgdrill.store.base import Readable, Store
-from pgdrill.streams import CHUNK, HashingReader, Progress, StderrCollector, human_size
+from pgdrill.streams import CHUNK, HashingReader, Progress, StderrCollector
 
 _ERROR_LINE = re.compile(r"^(?:pg_restore: (?:error|ERROR):|psql:[^:]*:\d+: (?:ERROR|FATAL):)", re.IGNORECASE)
 

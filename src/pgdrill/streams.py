@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import IO
 
+from pgdrill.report.format import human_size
 from pgdrill.store.base import Readable
 
 CHUNK = 1 << 20
@@ -18,14 +19,6 @@ Progress = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     return None
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 class HashingReader:

@@ -21,13 +21,10 @@ from pgdrill.monitor import (
     evaluate,
     observe,
     parse_fraction,
-    render_json,
-    render_markdown,
-    render_prometheus,
-    render_text,
     run_monitor,
     thresholds_from_options,
 )
+from pgdrill.report.monitor import render_json, render_markdown, render_prometheus, render_text
 from pgdrill.store.memory import MemoryStore
 
 from support.history import write_attempt, write_backup, write_drill
@@ -342,7 +339,7 @@ def test_troubled_history_fires_the_expected_alerts() -> None:
 
 
 def test_outcome_for_the_publisher() -> None:
-    from pgdrill.monitor import to_outcome
+    from pgdrill.report.monitor import to_outcome
 
     store = history(sizes=[100_000] * 9 + [20_000])
     write_attempt(store, NOW - timedelta(hours=1), error="disk full")

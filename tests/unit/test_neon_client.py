@@ -27,8 +27,8 @@ from pgdrill.providers.neon import (
     parse_timestamp,
     pick_database,
     pick_parent,
-    retry_delay,
 )
+from pgdrill.rest import RetryPolicy
 
 KEY = "napi_unit_test_key_0123456789abcdef"
 UTC = timezone.utc
@@ -76,12 +76,14 @@ def test_branch_create_body_follows_branch_create_request() -> None:
 
 
 def test_retry_delay_doubles_up_to_the_cap_and_honours_retry_after() -> None:
-    assert [retry_delay(n, 0.5, 4) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 4.0]
-    assert retry_delay(1, 0.5, 10, "3") == 3.0
-    assert retry_delay(1, 0.5, 10, "3600") == 10.0
+    # Neon's policy on the shared HTTP layer: Retry-After honoured but capped at the backoff cap.
+    assert [RetryPolicy(backoff=0.5, max_backoff=4).wait(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    policy = RetryPolicy(backoff=0.5, max_backoff=10, cap_retry_after=True)
+    assert policy.wait(1, "3") == 3.0
+    assert policy.wait(1, "3600") == 10.0
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-    assert retry_delay(1, 0.5, 10, "Thu, 01 Jan 2026 12:00:05 GMT", now) == 5.0
-    assert retry_delay(2, 0.5, 10, "garbage") == 1.0
+    assert policy.wait(1, "Thu, 01 Jan 2026 12:00:05 GMT", now) == 5.0
+    assert policy.wait(2, "garbage") == 1.0
 
 
 def test_created_branch_parsing_keeps_what_the_provider_needs() -> None:

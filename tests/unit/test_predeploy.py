@@ -11,17 +11,8 @@ from pgdrill.checks import CheckResult
 from pgdrill.errors import ConfigError
 from pgdrill.manifest import Encryption
 from pgdrill.pg.conn import DatabaseUrl
-from pgdrill.predeploy import (
-    PredeployRequest,
-    PredeployResult,
-    PredeploySettings,
-    render_json,
-    render_markdown,
-    render_text,
-    rollback_command,
-    to_outcome,
-    validate,
-)
+from pgdrill.predeploy import PredeployRequest, PredeployResult, PredeploySettings, rollback_command, validate
+from pgdrill.report.predeploy import render_json, render_markdown, render_text, to_outcome
 from pgdrill.store.local import LocalStore
 
 from support.history import make_manifest

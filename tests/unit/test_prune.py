@@ -11,7 +11,8 @@ import pytest
 from pgdrill import catalog
 from pgdrill.errors import CheckFailed, PgdrillError, StoreError
 from pgdrill.manifest import manifest_key
-from pgdrill.prune import PruneRequest, refusal, render_json, render_markdown, render_text, run_prune
+from pgdrill.prune import PruneRequest, refusal, run_prune
+from pgdrill.report.prune import render_json, render_markdown, render_text
 from pgdrill.retention import Policy
 from pgdrill.store.base import Store
 from pgdrill.store.local import LocalStore
@@ -234,7 +235,7 @@ def test_renderers_show_every_backup_with_action_and_reason() -> None:
 
 
 def test_outcome_for_the_publisher() -> None:
-    from pgdrill.prune import to_outcome
+    from pgdrill.report.prune import to_outcome
 
     store = MemoryStore("prod")
     nightly(store, 5)

@@ -22,17 +22,8 @@ from pgdrill.cli.base import (
     store_option,
 )
 from pgdrill.errors import CheckFailed, ConfigError
-from pgdrill.monitor import (
-    Thresholds,
-    parse_fraction,
-    render_json,
-    render_markdown,
-    render_prometheus,
-    render_text,
-    run_monitor,
-    thresholds_from_options,
-    to_outcome,
-)
+from pgdrill.monitor import Thresholds, parse_fraction, run_monitor, thresholds_from_options
+from pgdrill.report.monitor import render_json, render_markdown, render_prometheus, render_text, to_outcome
 
 FORMATS = ("text", "json", "prometheus", "markdown")
 

@@ -32,7 +32,7 @@ from pgdrill.pitr import (
 )
 from pgdrill.providers.neon import NeonClient, NeonProvider, NeonSettings
 from pgdrill.report import drill as render
-from pgdrill.report.backups import md_escape
+from pgdrill.report.format import md_escape
 from pgdrill.report.outcome import Outcome
 
 _common = [

@@ -27,15 +27,8 @@ from pgdrill.cli.base import (
     store_option,
 )
 from pgdrill.errors import CheckFailed, ConfigError
-from pgdrill.predeploy import (
-    PredeployRequest,
-    PredeploySettings,
-    render_json,
-    render_markdown,
-    render_text,
-    run_predeploy,
-    to_outcome,
-)
+from pgdrill.predeploy import PredeployRequest, PredeploySettings, run_predeploy
+from pgdrill.report.predeploy import render_json, render_markdown, render_text, to_outcome
 
 
 @cli.command()

@@ -26,7 +26,8 @@ from pgdrill.cli.base import (
 )
 from pgdrill.config import parse_duration
 from pgdrill.errors import ConfigError
-from pgdrill.prune import PruneRequest, render_json, render_markdown, render_text, run_prune, to_outcome
+from pgdrill.prune import PruneRequest, run_prune
+from pgdrill.report.prune import render_json, render_markdown, render_text, to_outcome
 from pgdrill.retention import Policy, parse_tag_rule, policy_from_options
 
 DEFAULT_MAX_AGE = "26h"

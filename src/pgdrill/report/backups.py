@@ -7,18 +7,10 @@ from typing import Any
 
 from pgdrill.catalog import Catalog
 from pgdrill.manifest import Manifest
+from pgdrill.report.format import human_size, md_escape
 from pgdrill.report.outcome import Outcome
 from pgdrill.restore import RestoreResult
-from pgdrill.streams import human_size
 from pgdrill.verify import VerifyResult
-
-
-def md_escape(text: object) -> str:
-    """Escape text from the database or the user for a Markdown table cell."""
-    s = str(text)
-    for ch in ("\\", "|", "`", "*", "_", "<", ">", "[", "]"):
-        s = s.replace(ch, "\\" + ch)
-    return s.replace("\n", " ").replace("\r", " ")
 
 
 def backup_json(m: Manifest) -> dict[str, Any]:

@@ -8,24 +8,15 @@ names, owners) is escaped: Markdown through :func:`md_escape`, HTML attributes/s
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from pgdrill.checks import CheckResult
-from pgdrill.drill import DrillRecord, DrillResult, History, TargetRecord, fmt_seconds, fmt_target
-from pgdrill.report.backups import md_escape
+from pgdrill.drill import DrillRecord, DrillResult, History, TargetRecord
+from pgdrill.report.format import ICON, WORD, fence, fmt_seconds, fmt_target, human_size, md_escape, when
 from pgdrill.report.outcome import Outcome
-from pgdrill.streams import human_size
 
-ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️"}
-WORD = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}
 MAX_ITEMS = 50
-
-
-def _when(t: datetime) -> str:
-    return f"{t:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _vs_target(t: TargetRecord) -> str:
@@ -72,7 +63,7 @@ def drill_text(res: DrillResult) -> str:
     lines = [
         f"drill {r.id}: {verdict}" + (f" ({r.environment})" if r.environment else ""),
         f"  backup     {r.backup_id}  {r.source_database} on {r.source_host}:{r.source_port}, "
-        f"created {_when(r.backup_created_at)}, {human_size(r.backup_size)}{tags}",
+        f"created {when(r.backup_created_at)}, {human_size(r.backup_size)}{tags}",
         f"  restored   into {_restored_into(r)}",
         f"  checks     {len(r.checks)} run: {_counts(r.checks)}",
     ]
@@ -120,12 +111,6 @@ def drill_json(res: DrillResult) -> dict[str, Any]:
 
 
 # -- Markdown ---------------------------------------------------------------------------------
-def _fence(text: str, info: str = "text") -> str:
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{info}\n{text}\n{ticks}"
-
-
 def _details(c: CheckResult) -> str:
     parts = []
     if c.items and c.status != "pass":
@@ -138,7 +123,7 @@ def _details(c: CheckResult) -> str:
     if c.output:
         n = len(c.output.splitlines())
         parts.append(f"<details><summary>{html.escape(c.name)}: output (last {n} lines)</summary>\n\n"
-                     f"{_fence(c.output)}\n\n</details>")
+                     f"{fence(c.output)}\n\n</details>")
     return "\n\n".join(parts)
 
 
@@ -188,12 +173,12 @@ def _backup_md(r: DrillRecord) -> str:
         ("Backup", f"`{r.backup_id}`{tags}"),
         ("Source", f"{md_escape(r.source_database)} on {md_escape(r.source_host)}:{r.source_port}, "
                    f"PostgreSQL {md_escape(r.source_server_version)} (pg_dump {md_escape(r.pg_dump_version)})"),
-        ("Created", _when(r.backup_created_at)),
+        ("Created", when(r.backup_created_at)),
         ("Stored", f"{human_size(r.backup_size)}{enc}, sha256 `{r.backup_sha256[:16]}…`"),
         ("Contents", f"{r.tables} tables, {r.rows} rows (exact counts in the manifest)"),
         ("Restored into", md_escape(_restored_into(r))),
         ("Cleanup", md_escape(r.cleanup)),
-        ("Drill", f"`{r.id}`, started {_when(r.started_at)}, pgdrill {md_escape(r.pgdrill_version)}"),
+        ("Drill", f"`{r.id}`, started {when(r.started_at)}, pgdrill {md_escape(r.pgdrill_version)}"),
     ]
     if r.run_url:
         run = f"[{md_escape(r.run_url.rsplit('/runs/', 1)[-1])}]({r.run_url})" if "/runs/" in r.run_url \
@@ -238,7 +223,7 @@ def trend_md(rows: Sequence[DrillRecord], target: float | None) -> str:
     table = ["| Drill started | Backup | Verdict | RTO | RPO |", "|---|---|---|--:|--:|"]
     for t in reversed(rows):  # newest first: what people look at
         verdict = "✅ passed" if t.passed else "❌ failed"
-        table.append(f"| {_when(t.started_at)} | `{t.backup_id}` | {verdict} | {fmt_seconds(t.rto.measured)} | "
+        table.append(f"| {when(t.started_at)} | `{t.backup_id}` | {verdict} | {fmt_seconds(t.rto.measured)} | "
                      f"{fmt_seconds(t.rpo.measured)} |")
     text = f"### Trend (last {len(rows)} drill{'s' if len(rows) != 1 else ''})\n\n" + "\n".join(table)
     if len(rows) > 1:
@@ -305,7 +290,7 @@ def drill_outcome(res: DrillResult, report_path: str | None = None) -> Outcome:
     failures += [f for f in r.failures if not f.startswith("check '")]  # missed targets
     warnings = [f"{c.name}: {c.detail}" for c in r.checks if c.status == "warn"] + list(res.warnings)
     details = {
-        "Backup": f"{r.backup_id} ({r.source_database}, created {_when(r.backup_created_at)})",
+        "Backup": f"{r.backup_id} ({r.source_database}, created {when(r.backup_created_at)})",
         "RTO": f"{fmt_seconds(r.rto.measured)} (target {fmt_target(r.rto.target)})",
         "RPO": f"{fmt_seconds(r.rpo.measured)} (target {fmt_target(r.rpo.target)})",
         "Checks": _counts(r.checks),

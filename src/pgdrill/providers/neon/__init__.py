@@ -1,0 +1,45 @@
+"""Neon: the API client (``client``) and the point-in-time provider built on it (``provider``)."""
+
+from pgdrill.providers.neon.client import (
+    API_HOST_ENV,
+    API_KEY_ENV,
+    DEFAULT_API_HOST,
+    Branch,
+    CreatedBranch,
+    Database,
+    Endpoint,
+    NeonApiError,
+    NeonClient,
+    NeonRefused,
+    NeonUnavailable,
+    Operation,
+    Project,
+    branch_create_body,
+    format_timestamp,
+    parse_timestamp,
+)
+from pgdrill.providers.neon.provider import MAX_EXPIRY, NeonProvider, NeonSettings, pick_database, pick_parent
+
+__all__ = [
+    "API_HOST_ENV",
+    "API_KEY_ENV",
+    "DEFAULT_API_HOST",
+    "MAX_EXPIRY",
+    "Branch",
+    "CreatedBranch",
+    "Database",
+    "Endpoint",
+    "NeonApiError",
+    "NeonClient",
+    "NeonProvider",
+    "NeonRefused",
+    "NeonSettings",
+    "NeonUnavailable",
+    "Operation",
+    "Project",
+    "branch_create_body",
+    "format_timestamp",
+    "parse_timestamp",
+    "pick_database",
+    "pick_parent",
+]
