@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal
@@ -42,7 +42,15 @@ from pgdrill.errors import ConfigError, IntegrityError, PgdrillError, Refused, T
 from pgdrill.manifest import DRILLS, Manifest, new_id
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
 from pgdrill.report.format import fmt_seconds, fmt_target
-from pgdrill.restore import RestoreRequest, RestoreResult, guard_target, run_restore, target_state
+from pgdrill.restore import (
+    RestoreRequest,
+    RestoreResult,
+    drop_stand_ins,
+    guard_target,
+    provide_roles,
+    run_restore,
+    target_state,
+)
 from pgdrill.secrets import Secret
 from pgdrill.store.base import Store
 from pgdrill.streams import Progress
@@ -273,6 +281,19 @@ def drop_scratch(admin: DatabaseUrl, name: str) -> CheckResult:
                        round(time.monotonic() - t0, 3))
 
 
+def drop_roles_after(cleanup: CheckResult, admin: DatabaseUrl, names: Sequence[str], run: str) -> CheckResult:
+    """Add the stand-in roles to the cleanup: dropped after the scratch database that used them."""
+    if cleanup.status == "fail":
+        return replace(cleanup, detail=one_line(f"{cleanup.detail}; stand-in roles {', '.join(names)} not dropped "
+                                                "(the scratch database still uses them)"))
+    with signals_deferred():
+        problems = drop_stand_ins(admin, names, run)
+    if problems:
+        return replace(cleanup, status="fail", detail=one_line(f"{cleanup.detail}; stand-in roles left: "
+                                                               f"{'; '.join(problems)}"), items=tuple(problems))
+    return replace(cleanup, detail=f"{cleanup.detail}; stand-in role(s) {', '.join(names)} dropped")
+
+
 # -- the drill --------------------------------------------------------------------------------
 Tamper = Callable[[DatabaseUrl], None]
 
@@ -336,8 +357,9 @@ def _restore(req: DrillRequest, m: Manifest, target: DatabaseUrl,
              progress: Progress | None) -> tuple[RestoreOutcome, RestoreResult | None, float]:
     t0 = time.monotonic()
     # One pass over the archive: hashed on the way into pg_restore, errors counted rather than aborting.
+    # Owners and grants come back as they were: the roles exist (provide_roles made stand-ins).
     rreq = RestoreRequest(req.store, m.id, target, identities=req.identities, verify_first=False, atomic=False,
-                          jobs=req.jobs)
+                          jobs=req.jobs, check_roles=False)
     try:
         r = run_restore(rreq, progress, m)
     except IntegrityError as exc:
@@ -382,12 +404,17 @@ def run_drill(req: DrillRequest, progress: Progress | None = None) -> DrillResul
 
     cleanup: CheckResult | None = None
     created = False
+    run_label = name or f"drill-{started:%Y%m%dT%H%M%S}-{pysecrets.token_hex(3)}"
+    stand_ins: list[str] = []
     try:
         if name is not None:
             assert req.scratch_url is not None
             created = True  # before CREATE: an interrupt right after it must still drop it
             create_scratch(req.scratch_url, name)
             _say(progress, f"created scratch database {name} on {req.scratch_url.redacted}")
+        # Roles are cluster-wide: the server gets NOLOGIN stand-ins for the ones it lacks, dropped
+        # after the scratch database (a --target-url copy keeps them: its objects belong to them).
+        stand_ins = provide_roles(req.store, m, req.identities, target, run_label, progress)
         outcome, restored, restore_s = _restore(req, m, target, progress)
         if req.tamper is not None:
             req.tamper(target)
@@ -400,14 +427,20 @@ def run_drill(req: DrillRequest, progress: Progress | None = None) -> DrillResul
     finally:
         if created and name is not None and req.scratch_url is not None:
             if req.keep:
+                kept = f"; stand-in roles {', '.join(stand_ins)} kept with it" if stand_ins else ""
                 cleanup = CheckResult("cleanup", "skip", f"scratch database {name} kept (--keep); "
-                                      f"drop it with: DROP DATABASE \"{name}\"")
+                                      f"drop it with: DROP DATABASE \"{name}\"{kept}")
             else:
                 cleanup = drop_scratch(req.scratch_url, name)
+                if stand_ins:
+                    cleanup = drop_roles_after(cleanup, req.scratch_url, stand_ins, run_label)
                 _say(progress, cleanup.detail)
 
     if cleanup is not None:
         results.append(cleanup)
+    elif stand_ins:
+        warnings.append(f"stand-in role(s) {', '.join(stand_ins)} (NOLOGIN, no password) stay on "
+                        f"{target.host}:{target.port}: the restored objects in {target.dbname} belong to them")
     rto = evaluate(restore_s + checks_s, req.rto_target)
     rpo = evaluate(rpo_m.total, req.rpo_target)
     reasons = failure_reasons(results, rto, rpo)

@@ -35,14 +35,14 @@ from pgdrill.backup import BackupRequest, run_backup
 from pgdrill.checks import CheckResult, Status, one_line
 from pgdrill.ci import RunInfo
 from pgdrill.config import Seconds
-from pgdrill.drill import create_scratch, drop_scratch, scratch_name
+from pgdrill.drill import create_scratch, drop_roles_after, drop_scratch, scratch_name
 from pgdrill.errors import ConfigError, IntegrityError, PgdrillError
 from pgdrill.manifest import Manifest
 from pgdrill.pg import migrations
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
 from pgdrill.process import command_env, database_url_string, run_command
 from pgdrill.report.format import human_size
-from pgdrill.restore import RestoreRequest, run_restore
+from pgdrill.restore import RestoreRequest, provide_roles, run_restore
 from pgdrill.secrets import Secret
 from pgdrill.store.base import Store
 from pgdrill.streams import CHUNK, Progress
@@ -222,13 +222,17 @@ def rehearse(req: PredeployRequest, m: Manifest, progress: Progress | None = Non
     results: list[CheckResult] = []
     info = Rehearsal(name)
     created = False
+    stand_ins: list[str] = []
     try:
         t0 = time.monotonic()
         try:
             created = True  # before CREATE: an interrupt right after it must still drop it
             create_scratch(admin, name)
+            # The scratch server gets NOLOGIN stand-ins for the roles it lacks (dropped below).
+            stand_ins = provide_roles(req.store, m, req.identities, target, name, progress)
             _say(progress, f"rehearsal: restoring {m.id} into scratch database {name} on {admin.redacted}")
-            r = run_restore(RestoreRequest(req.store, m.id, target, identities=req.identities, verify_first=False),
+            r = run_restore(RestoreRequest(req.store, m.id, target, identities=req.identities, verify_first=False,
+                                           check_roles=False),
                             progress, m)
         except PgdrillError as exc:
             results.append(_timed("rehearsal restore", "fail", exc.message, t0))
@@ -258,6 +262,8 @@ def rehearse(req: PredeployRequest, m: Manifest, progress: Progress | None = Non
     finally:
         if created:
             cleanup = drop_scratch(admin, name)
+            if stand_ins:
+                cleanup = drop_roles_after(cleanup, admin, stand_ins, name)
             _say(progress, cleanup.detail)
             results.append(cleanup)
 

@@ -35,6 +35,7 @@ from pgdrill.errors import (
     ConfigError,
     CryptoError,
     IntegrityError,
+    PgdrillError,
     Refused,
     TargetError,
 )
@@ -356,18 +357,55 @@ def needed_roles(m: Manifest) -> list[roles.Role] | None:
                        tuple(r.database_settings)) for r in m.roles.needed]
 
 
+def wanted_roles(store: Store, m: Manifest, identities: Sequence[Secret], client: binaries.Client | None = None,
+                 owners: set[str] | None = None) -> list[roles.Role]:
+    """The roles a restore of ``m`` needs: from its manifest, or (a backup from before the manifest
+    listed them) the owners its archive's TOC names. ``owners`` narrows them to a table restore's."""
+    wanted = needed_roles(m)
+    if owners is not None:
+        return [r for r in wanted if r.name in owners] if wanted is not None else \
+            [roles.Role(o, ("owner",)) for o in sorted(owners)]
+    if wanted is None:
+        if client is None:
+            with open_archive(store, m, identities) as (_, peek):
+                header = read_header(peek, m)
+            client = binaries.for_restore(header.pg_dump_major, None)
+        wanted = [roles.Role(o, ("owner",)) for o in sorted(toc_owners(store, m, identities, client))]
+    return wanted
+
+
 def missing_roles(req: RestoreRequest, m: Manifest, client: binaries.Client,
                   owners: set[str] | None = None) -> list[roles.Role]:
     """The roles this restore needs that the target server lacks (given --no-owner/--no-privileges)."""
-    wanted = needed_roles(m)
-    if owners is not None:
-        # A table restore needs the owners of the entries it selected, and the roles they belong to.
-        wanted = [r for r in wanted if r.name in owners] if wanted is not None else \
-            [roles.Role(o, ("owner",)) for o in sorted(owners)]
-    elif wanted is None:
-        wanted = [roles.Role(o, ("owner",)) for o in sorted(toc_owners(req.store, m, req.identities, client))]
+    wanted = wanted_roles(req.store, m, req.identities, client, owners)
     with connect(req.target_url, role="target database") as conn:
         return roles.missing(conn, wanted, owners=not req.no_owner, privileges=not req.no_privileges)
+
+
+def provide_roles(store: Store, m: Manifest, identities: Sequence[Secret], url: DatabaseUrl, run: str,
+                  progress: Progress | None = None) -> list[str]:
+    """For a drill or a rehearsal: give ``url``'s server the roles the backup needs that it lacks,
+    as NOLOGIN stand-ins marked for ``run`` (drop them with :func:`drop_stand_ins`). Stand-ins a
+    killed run left behind hours ago are swept first."""
+    wanted = wanted_roles(store, m, identities)
+    with connect(url, role="scratch server") as conn:
+        swept = roles.sweep(conn)
+        lacking = roles.missing(conn, wanted)
+    if swept and progress:
+        progress(f"dropped stand-in role(s) left by an interrupted earlier run: {', '.join(swept)}")
+    return create_missing_roles(url, lacking, run, progress)
+
+
+def drop_stand_ins(url: DatabaseUrl, names: Sequence[str], run: str) -> list[str]:
+    """Drop the stand-ins ``run`` created (after the database that used them). One line per role
+    that stayed; never raises."""
+    if not names:
+        return []
+    try:
+        with connect(url, role="scratch server") as conn:
+            return roles.drop(conn, names, run)
+    except PgdrillError as exc:
+        return [f"{', '.join(names)}: {exc.message}"]
 
 
 def create_missing_roles(url: DatabaseUrl, missing: Sequence[roles.Role], run: str,
