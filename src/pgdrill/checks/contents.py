@@ -183,7 +183,7 @@ class SequencesCheck(Check):
         e = ctx.expected
         source = e.sequences if e is not None and e.same_instant else None
         label = e.label if e is not None else "manifest"
-        failures: list[str] = []
+        failures: dict[str, str] = {}
         inherited: list[str] = []
         compared = 0
         if source is not None:
@@ -193,8 +193,8 @@ class SequencesCheck(Check):
                 compared += 1
                 restored_v = None if last is None else int(last)  # type: ignore[call-overload]
                 if behind_source(int(start), int(inc), restored_v, source[str(key)]):  # type: ignore[call-overload]
-                    failures.append(f"{key}: restored last_value {_shown(restored_v)}, "
-                                    f"the source's was {_shown(source[str(key)])} ({label})")
+                    failures[str(key)] = (f"{key}: restored last_value {_shown(restored_v)}, "
+                                          f"the source's was {_shown(source[str(key)])} ({label})")
         rows = conn.execute(_SEQUENCES).fetchall()
         for seq_schema, seq, schema, table, column, start, inc, last in rows:
             agg = "max" if int(inc) > 0 else "min"  # type: ignore[call-overload]
@@ -206,15 +206,17 @@ class SequencesCheck(Check):
             key = f"{seq_schema}.{seq}"
             if not sequence_behind(int(start), int(inc), last_v, extreme):  # type: ignore[call-overload]
                 continue
-            line = f"{key}: last_value {_shown(last_v)}, {agg}({schema}.{table}.{column}) = {extreme}"
-            if source is not None and key in source and not behind_source(
-                    int(start), int(inc), last_v, source[key]):  # type: ignore[call-overload]
-                inherited.append(f"{line}, as in the source")
-            elif not any(f.startswith(f"{key}:") for f in failures):
-                failures.append(line)
+            column_fact = f"{agg}({schema}.{table}.{column}) = {extreme}"
+            if key in failures:
+                failures[key] += f"; {column_fact}"
+            elif source is not None and key in source:
+                inherited.append(f"{key}: last_value {_shown(last_v)}, {column_fact}, as in the source")
+            else:
+                failures[key] = f"{key}: last_value {_shown(last_v)}, {column_fact}"
         if failures:
-            return self.result("fail", f"{len(failures)} sequence(s) behind: {'; '.join(failures[:2])}",
-                               failures + inherited)
+            lines = [failures[k] for k in sorted(failures)]
+            return self.result("fail", f"{len(lines)} sequence(s) behind: {' | '.join(lines[:2])}",
+                               lines + inherited)
         if inherited:
             return self.result("warn", f"{len(inherited)} sequence(s) already behind their column in the source "
                                        f"(restored as they were; the next INSERT there would fail too): "
