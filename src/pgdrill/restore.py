@@ -94,15 +94,16 @@ class RestoreResult:
 class MissingRoles(Refused):
     """The target lacks roles the backup's owners and grants name."""
 
-    def __init__(self, backup_id: str, target: str, names: Sequence[str]) -> None:
+    def __init__(self, backup_id: str, target: str, missing: Sequence[roles.Role]) -> None:
+        names = [f"{r.name} ({', '.join(r.reasons) or 'member'})" for r in missing]
         shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
         super().__init__(
             f"backup {backup_id} needs roles that {target} lacks: {shown}",
             "create them first (the backup's roles.sql has them, without passwords), or pass --create-roles "
             "to create them NOLOGIN without passwords, or --no-owner/--no-privileges to restore without "
-            "owners/grants",
+            "owners/grants (policies and per-role settings still need their roles)",
         )
-        self.names = list(names)
+        self.names = [r.name for r in missing]
 
 
 class _PeekReader:
@@ -472,7 +473,7 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
         if req.check_roles and not req.data_only:
             lacking = missing_roles(req, m, client, toc_owner_names)
             if lacking and not req.create_roles:
-                raise MissingRoles(m.id, req.target_url.redacted, [r.name for r in lacking])
+                raise MissingRoles(m.id, req.target_url.redacted, lacking)
             created = create_missing_roles(req.target_url, lacking, f"restore-{m.id}", progress)
     except BaseException:
         if list_file:
@@ -595,7 +596,7 @@ def run_restore_run(req: RestoreRequest, cat: Catalog, progress: Progress | None
     with connect(server, role="target server") as conn:
         lacking = roles.missing(conn, wanted.values(), owners=not req.no_owner, privileges=not req.no_privileges)
     if lacking and not req.create_roles:
-        raise MissingRoles(f"run {members[0].run_id}", f"{server.host}:{server.port}", [r.name for r in lacking])
+        raise MissingRoles(f"run {members[0].run_id}", f"{server.host}:{server.port}", lacking)
     created = create_missing_roles(server, lacking, f"restore-{members[0].run_id}", progress)
     results = []
     for m, url, exists in targets:

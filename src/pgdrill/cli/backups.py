@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pgdrill import catalog
-from pgdrill.backup import BackupRequest, run_backup
+from pgdrill.backup import BackupRequest, run_backup, run_cluster_backup
 from pgdrill.cli import neon as neon_cli
 from pgdrill.cli.base import (
     apply,
@@ -28,6 +28,7 @@ from pgdrill.cli.base import (
     warn,
 )
 from pgdrill.errors import CheckFailed
+from pgdrill.pg.scope import Scope
 from pgdrill.report import backups as render
 from pgdrill.restore import RestoreRequest, run_restore, run_restore_run
 from pgdrill.verify import run_verify
@@ -46,13 +47,25 @@ from pgdrill.verify import run_verify
 @click.option("--compress", envvar="PGDRILL_COMPRESS", metavar="SPEC",
               help="pg_dump --compress value, e.g. 6, 0, zstd:3 (PostgreSQL 16+). "
                    "Default: zstd with pg_dump 16+, gzip before.")
+@click.option("--schema", "schema", multiple=True, metavar="PATTERN",
+              help="Only these schemas (pg_dump --schema; repeatable). Recorded in the manifest.")
+@click.option("--table", "table", multiple=True, metavar="PATTERN",
+              help="Only these tables (pg_dump --table; repeatable): no schemas, extensions or large objects.")
+@click.option("--exclude-schema", multiple=True, metavar="PATTERN", help="Leave these schemas out (repeatable).")
+@click.option("--exclude-table", multiple=True, metavar="PATTERN", help="Leave these tables out (repeatable).")
+@click.option("--exclude-table-data", multiple=True, metavar="PATTERN",
+              help="Keep these tables' definitions but not their rows (repeatable).")
+@click.option("--all-databases", is_flag=True, default=None,
+              help="The roles once, then every database this role can connect to, each its own backup with "
+                   "one shared run id (--database-url names the server).")
 @apply(s3_options)
 @environment_option
 @config_option
 @json_option
 @click.pass_context
 def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
-    """Dump a database into the store, with a manifest of exact row counts."""
+    """Dump a database into the store, with its roles and a manifest of exact row counts, owners,
+    grants and sequence states, all from the dump's own snapshot."""
     url = database_url(ctx, "database_url", "--database-url")
     assert url is not None
     recipients = tuple(setting(ctx, "encrypt_to", ()) or ())
@@ -68,8 +81,15 @@ def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
         environment=setting(ctx, "environment"),
         encrypt_to=recipients,
         compress=setting(ctx, "compress"),
+        scope=Scope(*(tuple(setting(ctx, name, ()) or ()) for name in (
+            "schema", "table", "exclude_schema", "exclude_table", "exclude_table_data"))),
     )
     github_settings(ctx)  # a bad github: section must fail before the backup, not after
+    if setting(ctx, "all_databases"):
+        manifests = run_cluster_backup(req, progress_printer(ctx))
+        emit(as_json, render.cluster_backup_json(manifests), render.cluster_backup_text(manifests))
+        publish_outcome(ctx, render.backup_outcome(manifests[-1], len(manifests)))
+        return
     manifest = run_backup(req, progress_printer(ctx))
     emit(as_json, render.backup_json(manifest), render.backup_text(manifest))
     publish_outcome(ctx, render.backup_outcome(manifest))

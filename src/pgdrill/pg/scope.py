@@ -165,6 +165,10 @@ def _owned_sequences(conn: Conn, tables: set[str]) -> set[str]:
     return {str(seq) for seq, table in rows if str(table) in tables}
 
 
+_FOLDING = ("patterns follow psql: unquoted names are folded to lower case, so quote mixed-case ones "
+            "('\"Billing\".*'); an unqualified table name matches tables on the search_path")
+
+
 def resolve(conn: Conn, scope: Scope) -> Resolved:
     """Apply ``scope`` to the current database (in the backup's snapshot)."""
     if scope.whole:
@@ -172,11 +176,15 @@ def resolve(conn: Conn, scope: Scope) -> Resolved:
     schemas: set[str] | None = None
     if scope.schemas:
         schemas = set().union(*(_match_schemas(conn, p) for p in scope.schemas))
+        if not schemas:
+            raise ConfigError(f"no schema matches --schema {' '.join(scope.schemas)}", _FOLDING)
     excluded_schemas = set().union(*(_match_schemas(conn, p) for p in scope.exclude_schemas)) \
         if scope.exclude_schemas else set()
     relations: set[str] | None = None
     if scope.tables:
         relations = set().union(*(_match_relations(conn, p) for p in scope.tables))
+        if not relations:
+            raise ConfigError(f"no table matches --table {' '.join(scope.tables)}", _FOLDING)
         relations |= _owned_sequences(conn, relations)  # pg_dump dumps the sequences a dumped table owns
     elif excluded_schemas:
         if schemas is None:
