@@ -3,7 +3,9 @@ the backup's snapshot) and on a restored copy (by the privileges check), so the 
 
 One row per object: a readable key (``table app.orders``, ``function app.total(integer)``,
 ``column app.orders.note``, ``default acl app_owner in app on tables``, ``large object 16403``),
-its owner and its ACL as PostgreSQL prints it (``None``: the built-in default). The queries run with
+its owner and its ACL as PostgreSQL prints it (``None``: the built-in default — an ACL spelled out but
+equal to ``acldefault()`` is the default too: pg_dump writes no GRANT for it, so a restored copy has
+NULL there). The queries run with
 ``search_path = pg_catalog`` so type names in function signatures come out schema-qualified and
 identical on both sides.
 
@@ -34,28 +36,29 @@ _RELKIND = ("CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v'
             "WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' END")
 
 _OBJECTS = f"""
-SELECT 'schema ' || n.nspname, n.nspname, NULL, pg_get_userbyid(n.nspowner), n.nspacl::text
+SELECT 'schema ' || n.nspname, n.nspname, NULL, pg_get_userbyid(n.nspowner), NULLIF(n.nspacl, acldefault('n', n.nspowner))::text
 FROM pg_namespace n WHERE {_USER_NS} AND {_not_ext('pg_namespace', 'n.oid')}
 UNION ALL
 SELECT {_RELKIND} || ' ' || n.nspname || '.' || c.relname, n.nspname, n.nspname || '.' || c.relname,
-       pg_get_userbyid(c.relowner), c.relacl::text
+       pg_get_userbyid(c.relowner),
+       NULLIF(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", c.relowner))::text
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {_USER_NS} AND {_not_ext('pg_class', 'c.oid')}
 UNION ALL
 SELECT 'column ' || n.nspname || '.' || c.relname || '.' || a.attname, n.nspname, n.nspname || '.' || c.relname,
-       NULL, a.attacl::text
+       NULL, NULLIF(a.attacl, acldefault('c', c.relowner))::text
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped AND {_USER_NS}
   AND {_not_ext('pg_class', 'c.oid')}
 UNION ALL
 SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' WHEN 'a' THEN 'aggregate ' ELSE 'function ' END
        || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-       n.nspname, NULL, pg_get_userbyid(p.proowner), p.proacl::text
+       n.nspname, NULL, pg_get_userbyid(p.proowner), NULLIF(p.proacl, acldefault('f', p.proowner))::text
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE {_USER_NS} AND {_not_ext('pg_proc', 'p.oid')}
 UNION ALL
 SELECT CASE t.typtype WHEN 'd' THEN 'domain ' ELSE 'type ' END || format_type(t.oid, NULL), n.nspname, NULL,
-       pg_get_userbyid(t.typowner), t.typacl::text
+       pg_get_userbyid(t.typowner), NULLIF(t.typacl, acldefault('T', t.typowner))::text
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE {_USER_NS} AND {_not_ext('pg_type', 't.oid')}
   AND (t.typrelid = 0 OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')
@@ -72,7 +75,7 @@ UNION ALL
 SELECT 'operator ' || n.nspname || '.' || o.oprname || '(' || format_type(o.oprleft, NULL) || ', '
        || format_type(o.oprright, NULL) || ')', n.nspname, NULL, pg_get_userbyid(o.oprowner), NULL
 FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
-WHERE {_USER_NS} AND {_not_ext('pg_operator', 'o.oid')}
+WHERE {_USER_NS} AND {_not_ext('pg_operator', 'o.oid')} AND o.oprcode <> 0  -- pg_dump skips shell operators
 UNION ALL
 SELECT 'operator class ' || n.nspname || '.' || o.opcname || ' using ' || am.amname, n.nspname, NULL,
        pg_get_userbyid(o.opcowner), NULL
@@ -98,10 +101,11 @@ SELECT 'statistics ' || n.nspname || '.' || o.stxname, n.nspname, NULL, pg_get_u
 FROM pg_statistic_ext o JOIN pg_namespace n ON n.oid = o.stxnamespace
 WHERE {_USER_NS}
 UNION ALL
-SELECT 'foreign data wrapper ' || o.fdwname, NULL, NULL, pg_get_userbyid(o.fdwowner), o.fdwacl::text
+SELECT 'foreign data wrapper ' || o.fdwname, NULL, NULL, pg_get_userbyid(o.fdwowner),
+       NULLIF(o.fdwacl, acldefault('F', o.fdwowner))::text
 FROM pg_foreign_data_wrapper o WHERE {_not_ext('pg_foreign_data_wrapper', 'o.oid')}
 UNION ALL
-SELECT 'server ' || o.srvname, NULL, NULL, pg_get_userbyid(o.srvowner), o.srvacl::text
+SELECT 'server ' || o.srvname, NULL, NULL, pg_get_userbyid(o.srvowner), NULLIF(o.srvacl, acldefault('S', o.srvowner))::text
 FROM pg_foreign_server o WHERE {_not_ext('pg_foreign_server', 'o.oid')}
 UNION ALL
 SELECT 'event trigger ' || o.evtname, NULL, NULL, pg_get_userbyid(o.evtowner), NULL
@@ -109,7 +113,7 @@ FROM pg_event_trigger o WHERE {_not_ext('pg_event_trigger', 'o.oid')}
 UNION ALL
 SELECT 'publication ' || o.pubname, NULL, NULL, pg_get_userbyid(o.pubowner), NULL FROM pg_publication o
 UNION ALL
-SELECT 'large object ' || o.oid::text, NULL, NULL, pg_get_userbyid(o.lomowner), o.lomacl::text
+SELECT 'large object ' || o.oid::text, NULL, NULL, pg_get_userbyid(o.lomowner), NULLIF(o.lomacl, acldefault('L', o.lomowner))::text
 FROM pg_largeobject_metadata o
 UNION ALL
 SELECT 'default acl ' || pg_get_userbyid(d.defaclrole) || coalesce(' in ' || n.nspname, '') || ' on '
