@@ -5,6 +5,7 @@ it is touched; a drill into a server that has none of them passes and leaves no 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from pgdrill.manifest import Manifest
 from pgdrill.pg.conn import DatabaseUrl
-from pgdrill.pg.roles import MARKER
+from pgdrill.pg.roles import MARKER, marker
 from pgdrill.store import open_store
 
 from support.fingerprint import fingerprint, load_hard_content
@@ -162,7 +163,13 @@ def test_drill_into_a_fresh_server_passes_checks_privileges_and_leaves_no_role(
         capsys: pytest.CaptureFixture[str], granted: DatabaseUrl, app_roles: AppRoles, fresh_server: PgServer,
         store_url: str) -> None:
     _backup(capsys, granted, store_url)
-    before = server_roles(fresh_server.admin_url)
+    # what a killed run left long ago is swept; what a live run on the same server made is not
+    with psycopg.connect(fresh_server.admin_url.conninfo(), autocommit=True) as conn:
+        for name, at in (("left_by_killed_run", datetime(2000, 1, 1, tzinfo=timezone.utc)),
+                         ("made_by_live_run", datetime.now(timezone.utc))):
+            conn.execute(f"CREATE ROLE {name} NOLOGIN")  # type: ignore[arg-type]
+            conn.execute(f"COMMENT ON ROLE {name} IS '{marker('other_run', at)}'")  # type: ignore[arg-type]
+    before = server_roles(fresh_server.admin_url) - {"left_by_killed_run"}
     r = pgdrill(capsys, "drill", "--store", store_url, "--scratch-url", fresh_server.admin_url.conninfo(), "--json")
     assert r.code == 0, r.out + r.err
     checks = {c["name"]: c for c in r.json()["checks"]}
@@ -170,7 +177,8 @@ def test_drill_into_a_fresh_server_passes_checks_privileges_and_leaves_no_role(
     assert "with the owners and grants of the manifest" in checks["privileges"]["detail"]
     assert "stand-in role(s)" in checks["cleanup"]["detail"] and "dropped" in checks["cleanup"]["detail"]
     assert server_roles(fresh_server.admin_url) == before
-    assert _marked_roles(fresh_server.admin_url) == []
+    assert _marked_roles(fresh_server.admin_url) == ["made_by_live_run"]
+    assert "left by an interrupted earlier run: left_by_killed_run" in r.err
 
 
 def test_privileges_check_fails_on_a_lost_grant(capsys: pytest.CaptureFixture[str], pg: PgServer,
