@@ -36,7 +36,8 @@ _RELKIND = ("CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v'
             "WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' END")
 
 _OBJECTS = f"""
-SELECT 'schema ' || n.nspname, n.nspname, NULL, pg_get_userbyid(n.nspowner), NULLIF(n.nspacl, acldefault('n', n.nspowner))::text
+SELECT 'schema ' || n.nspname, n.nspname, NULL, pg_get_userbyid(n.nspowner),
+       NULLIF(n.nspacl, acldefault('n', n.nspowner))::text
 FROM pg_namespace n WHERE {_USER_NS} AND {_not_ext('pg_namespace', 'n.oid')}
 UNION ALL
 SELECT {_RELKIND} || ' ' || n.nspname || '.' || c.relname, n.nspname, n.nspname || '.' || c.relname,
@@ -105,7 +106,8 @@ SELECT 'foreign data wrapper ' || o.fdwname, NULL, NULL, pg_get_userbyid(o.fdwow
        NULLIF(o.fdwacl, acldefault('F', o.fdwowner))::text
 FROM pg_foreign_data_wrapper o WHERE {_not_ext('pg_foreign_data_wrapper', 'o.oid')}
 UNION ALL
-SELECT 'server ' || o.srvname, NULL, NULL, pg_get_userbyid(o.srvowner), NULLIF(o.srvacl, acldefault('S', o.srvowner))::text
+SELECT 'server ' || o.srvname, NULL, NULL, pg_get_userbyid(o.srvowner),
+       NULLIF(o.srvacl, acldefault('S', o.srvowner))::text
 FROM pg_foreign_server o WHERE {_not_ext('pg_foreign_server', 'o.oid')}
 UNION ALL
 SELECT 'event trigger ' || o.evtname, NULL, NULL, pg_get_userbyid(o.evtowner), NULL
@@ -113,7 +115,8 @@ FROM pg_event_trigger o WHERE {_not_ext('pg_event_trigger', 'o.oid')}
 UNION ALL
 SELECT 'publication ' || o.pubname, NULL, NULL, pg_get_userbyid(o.pubowner), NULL FROM pg_publication o
 UNION ALL
-SELECT 'large object ' || o.oid::text, NULL, NULL, pg_get_userbyid(o.lomowner), NULLIF(o.lomacl, acldefault('L', o.lomowner))::text
+SELECT 'large object ' || o.oid::text, NULL, NULL, pg_get_userbyid(o.lomowner),
+       NULLIF(o.lomacl, acldefault('L', o.lomowner))::text
 FROM pg_largeobject_metadata o
 UNION ALL
 SELECT 'default acl ' || pg_get_userbyid(d.defaclrole) || coalesce(' in ' || n.nspname, '') || ' on '
