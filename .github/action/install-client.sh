@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure a PostgreSQL client of the server's major version is on the runner.
 #
-#   PGDRILL_ACTION_PG_MAJOR        the server's major version (postgres-version input), e.g. 16
+#   PGDRILL_ACTION_POSTGRES_VERSION        the server's major version (postgres-version input), e.g. 16
 #   PGDRILL_ACTION_INSTALL_CLIENT  auto | true | false
 #
 # auto installs only on GitHub-hosted Ubuntu runners (RUNNER_ENVIRONMENT=github-hosted), where apt
@@ -10,7 +10,7 @@
 # the PostgreSQL apt repository (PGDG) on any Debian/Ubuntu runner. false never installs.
 set -euo pipefail
 
-major="${PGDRILL_ACTION_PG_MAJOR:-}"
+major="${PGDRILL_ACTION_POSTGRES_VERSION:-}"
 mode="${PGDRILL_ACTION_INSTALL_CLIENT:-auto}"
 major="${major%%.*}"
 if [ -z "$major" ]; then
@@ -18,7 +18,7 @@ if [ -z "$major" ]; then
     exit 0
 fi
 if ! [[ "$major" =~ ^[0-9]+$ ]]; then
-    echo "::error title=pgdrill::postgres-version must be a major version such as 16 (got '${PGDRILL_ACTION_PG_MAJOR}')"
+    echo "::error title=pgdrill::postgres-version must be a major version such as 16 (got '${PGDRILL_ACTION_POSTGRES_VERSION}')"
     exit 2
 fi
 

@@ -1,21 +1,34 @@
 #!/usr/bin/env bash
-# Run one pgdrill command for the action. Every setting reaches pgdrill as a PGDRILL_* environment
-# variable set by the action's `env:` block; this script only adds the few arguments that have no
-# environment form (restore's backup id and --clean/--confirm, flags) and never evaluates input text.
+# Run one pgdrill command for the action. Inputs arrive as environment variables set by the
+# action's `env:` block, and this script never evaluates their text. How each input reaches pgdrill
+# comes from args.tsv beside this file, generated from the action description (spec.yml):
+#
+#   env     PGDRILL_INPUT_<NAME> becomes the variable pgdrill reads for --<name>
+#   value   --flag VALUE          words   --flag WORD for each word
+#   switch  --flag when true      arg     the command's argument (or its default)
+#   report  --report FILE under RUNNER_TEMP, given back as the `report-path` output
 #
 # pgdrill itself writes the job summary, step outputs, annotations and issues when GITHUB_ACTIONS is
-# true. This script adds: `exit-code`, `report-path` (when the command can write a report file), and
-# a short summary of its own only when pgdrill exited without writing one (a usage or setup error).
+# true. This script adds: `exit-code`, `report-path`, and a short summary of its own only when
+# pgdrill exited without writing one (a usage or setup error).
 set -uo pipefail
 
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+table="$here/args.tsv"
 command="${PGDRILL_ACTION_COMMAND:-}"
 exe="${PGDRILL_ACTION_EXE:-}"
-case "$command" in
-    backup|predeploy|drill|monitor|restore|prune) ;;
-    *)
-        echo "::error title=pgdrill::command must be one of backup, predeploy, drill, monitor, restore, prune (got '$command')"
-        exit 2 ;;
-esac
+
+commands=()
+rows=()
+while IFS=$'\t' read -r cmd kind var target; do
+    case "$cmd" in ''|'#'*) continue ;; esac
+    if [ "$kind" = command ]; then commands+=("$cmd"); fi
+    if [ "$cmd" = "$command" ]; then rows+=("$kind"$'\t'"$var"$'\t'"$target"); fi
+done < "$table"
+if [ "${#rows[@]}" -eq 0 ] || [[ "$command" == *[!a-z-]* ]]; then
+    echo "::error title=pgdrill::command must be one of ${commands[*]} (got '$command')"
+    exit 2
+fi
 if [ -z "$exe" ] || [ ! -x "$exe" ]; then
     echo "::error title=pgdrill::pgdrill is not installed (the setup step failed)"
     exit 3
@@ -23,12 +36,6 @@ fi
 
 is_true() { case "$1" in true|True|TRUE|yes|1|on) return 0 ;; *) return 1 ;; esac; }
 
-# Inputs arrive as PGDRILL_INPUT_<NAME>; each non-empty one becomes PGDRILL_<NAME>, the variable
-# pgdrill reads for --<name>. Empty inputs leave a PGDRILL_<NAME> set on the job untouched.
-for var in "${!PGDRILL_INPUT_@}"; do
-    if [ -n "${!var}" ]; then export "PGDRILL_${var#PGDRILL_INPUT_}=${!var}"; fi
-    unset "$var"
-done
 # Issues need a token; open-issue: false withholds it.
 if is_true "${PGDRILL_ACTION_OPEN_ISSUE:-true}"; then
     if [ -n "${PGDRILL_ACTION_GITHUB_TOKEN:-}" ]; then export GITHUB_TOKEN="$PGDRILL_ACTION_GITHUB_TOKEN"; fi
@@ -39,56 +46,40 @@ unset PGDRILL_ACTION_GITHUB_TOKEN
 if is_true "${PGDRILL_ACTION_ALLOW_DOWNLOAD:-false}"; then export PGDRILL_ALLOW_DOWNLOAD=1; fi
 
 args=("$command")
-help="$("$exe" "$command" --help 2>/dev/null || true)"
-has_option() { grep -q -- "$1" <<<"$help"; }
-
-backup_id="${PGDRILL_ACTION_BACKUP_ID:-}"
-case "$command" in
-    restore)
-        args+=("${backup_id:-latest}")
-        if is_true "${PGDRILL_ACTION_CLEAN:-false}"; then args+=(--clean); fi
-        if [ -n "${PGDRILL_ACTION_CONFIRM:-}" ]; then args+=(--confirm "$PGDRILL_ACTION_CONFIRM"); fi
-        if is_true "${PGDRILL_ACTION_DATA_ONLY:-false}"; then args+=(--data-only); fi
-        set -f
-        for table in ${PGDRILL_ACTION_TABLES:-}; do args+=(--table "$table"); done
-        set +f
-        ;;
-    drill)
-        if [ -n "$backup_id" ]; then args+=(--backup "$backup_id"); fi
-        ;;
-    backup)
-        set -f
-        for tag in ${PGDRILL_ACTION_TAGS:-}; do args+=(--tag "$tag"); done
-        set +f
-        ;;
-    predeploy)
-        if is_true "${PGDRILL_ACTION_REHEARSE:-false}"; then args+=(--rehearse); fi
-        # tags as flags: predeploy's --tag has no environment variable
-        set -f
-        for tag in ${PGDRILL_ACTION_TAGS:-}; do args+=(--tag "$tag"); done
-        set +f
-        ;;
-    monitor)
-        if [ -n "${PGDRILL_ACTION_OUTPUT:-}" ]; then args+=(--output "$PGDRILL_ACTION_OUTPUT"); fi
-        ;;
-    prune)
-        for rule in LAST HOURLY DAILY WEEKLY MONTHLY YEARLY WITHIN; do
-            var="PGDRILL_ACTION_KEEP_$rule"
-            if [ -n "${!var:-}" ]; then args+=("--keep-$(tr '[:upper:]' '[:lower:]' <<<"$rule")" "${!var}"); fi
-        done
-        set -f
-        for rule in ${PGDRILL_ACTION_KEEP_TAGS:-}; do args+=(--keep-tag "$rule"); done
-        set +f
-        if is_true "${PGDRILL_ACTION_FORCE:-false}"; then args+=(--force); fi
-        if is_true "${PGDRILL_ACTION_DRY_RUN:-false}"; then args+=(--dry-run); fi
-        ;;
-esac
-
 report=""
-if has_option "--report"; then
-    report="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/pgdrill-$command-${GITHUB_RUN_ID:-0}-${GITHUB_RUN_ATTEMPT:-1}-$$.md"
-    args+=(--report "$report")
-fi
+used=" "
+for row in "${rows[@]}"; do
+    IFS=$'\t' read -r kind var target <<<"$row"
+    value=""
+    if [ "$var" != "-" ]; then value="${!var:-}"; used+="$var "; fi
+    case "$kind" in
+        env) if [ -n "$value" ]; then export "$target=$value"; fi ;;
+        value) if [ -n "$value" ]; then args+=("$target" "$value"); fi ;;
+        switch) if is_true "$value"; then args+=("$target"); fi ;;
+        arg) args+=("${value:-$target}") ;;
+        words)
+            set -f
+            for word in $value; do args+=("$target" "$word"); done
+            set +f ;;
+        report)
+            report="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/pgdrill-$command-${GITHUB_RUN_ID:-0}-${GITHUB_RUN_ATTEMPT:-1}-$$.md"
+            args+=("$target" "$report") ;;
+    esac
+done
+
+# An input that this command does not take (the root action offers them all) is said, not dropped
+# silently. Empty inputs, and switches left at false, were not given.
+while IFS=$'\t' read -r cmd kind var target; do
+    case "$cmd" in ''|'#'*) continue ;; esac
+    if [ "$var" = "-" ] || [[ "$used" == *" $var "* ]]; then continue; fi
+    used+="$var "
+    value="${!var:-}"
+    if [ -n "$value" ] && { [ "$kind" != switch ] || is_true "$value"; }; then
+        name="${var#PGDRILL_*_}"; name="${name//_/-}"
+        echo "::warning title=pgdrill::input ${name,,} is not used by pgdrill $command"
+    fi
+done < "$table"
+for var in "${!PGDRILL_INPUT_@}"; do unset "$var"; done
 
 # Extra arguments, split on whitespace only (no globbing, no shell evaluation).
 if [ -n "${PGDRILL_ACTION_ARGS:-}" ]; then

@@ -20,6 +20,7 @@ class Problem:
 
 @dataclass
 class Catalog:
+    store: str = ""  # the store's URL, for messages that must say where they looked
     backups: list[Manifest] = field(default_factory=list)  # oldest first
     problems: list[Problem] = field(default_factory=list)
     pending: dict[str, list[ObjectInfo]] = field(default_factory=dict)  # ids with objects but no manifest
@@ -43,11 +44,12 @@ class Catalog:
             if len(unfinished) == 1:
                 raise IntegrityError(f"backup {unfinished[0]} is incomplete: {_NO_MANIFEST}",
                                      f"{_OLDER}; `pgdrill prune` removes incomplete uploads")
+        where = f"the store {self.store}" if self.store else "the store"
         if not self.backups:
-            raise NotFound("the store holds no complete backup", "run `pgdrill backup` first")
+            raise NotFound(f"{where} holds no complete backup", "run `pgdrill backup` first, or check --store")
         if ref in ("latest", ""):
             return self.backups[-1]
-        raise NotFound(f"no backup {ref!r} in the store", "see `pgdrill list`")
+        raise NotFound(f"no backup {ref!r} in {where}", "see `pgdrill list`")
 
     def run(self, ref: str) -> list[Manifest]:
         """The backups of one --all-databases run (by run id or a unique prefix of it), in database
@@ -91,7 +93,7 @@ def load(store: Store) -> Catalog:
             continue
         backup_id, name = rest.split("/", 1)
         objects[backup_id][name] = obj
-    cat = Catalog()
+    cat = Catalog(store.url)
     for backup_id in sorted(objects):
         files = objects[backup_id]
         if "manifest.json" not in files:

@@ -78,7 +78,7 @@ class Config:
     def environment_names(self) -> list[str]:
         return sorted((self.data.get("environments") or {}).keys())
 
-    def _env_block(self, environment: str | None) -> dict[str, Any]:
+    def environment_block(self, environment: str | None) -> dict[str, Any]:
         if not environment:
             return {}
         envs = self.data.get("environments") or {}
@@ -93,13 +93,13 @@ class Config:
         return block if isinstance(block, dict) else {}
 
     def flag(self, name: str, environment: str | None = None) -> Any:
-        block = self._env_block(environment)
+        block = self.environment_block(environment)
         if name in block and block[name] is not None:
             return block[name]
         return self.data.get(name)
 
     def raw_section(self, name: str, environment: str | None = None) -> Any:
-        block = self._env_block(environment)
+        block = self.environment_block(environment)
         top = self.data.get(name)
         env = block.get(name)
         if isinstance(top, dict) and isinstance(env, dict):

@@ -35,15 +35,15 @@ from pgdrill.backup import BackupRequest, run_backup
 from pgdrill.checks import CheckResult, Status, one_line
 from pgdrill.ci import RunInfo
 from pgdrill.config import Seconds
-from pgdrill.drill import create_scratch, drop_roles_after, drop_scratch, scratch_name
 from pgdrill.errors import ConfigError, IntegrityError, PgdrillError
 from pgdrill.manifest import Manifest
 from pgdrill.pg import migrations
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
 from pgdrill.process import command_env, database_url_string, run_command
 from pgdrill.report.format import human_size
-from pgdrill.restore import RestoreRequest, provide_roles, run_restore
 from pgdrill.secrets import Secret
+from pgdrill.sources.backup import StoredBackupSource
+from pgdrill.sources.base import CopyOptions
 from pgdrill.store.base import Store
 from pgdrill.streams import CHUNK, Progress
 from pgdrill.verify import run_verify
@@ -192,16 +192,7 @@ def check_head(m: Manifest) -> CheckResult:
 def _command_check(name: str, command: str, env: Mapping[str, str], timeout: float, tail: int,
                    cwd: Path | None) -> CheckResult:
     r = run_command(command, env, timeout, tail, cwd)
-    if r.error:
-        return CheckResult(name, "fail", one_line(r.error), round(r.seconds, 3), output=r.tail)
-    if r.timed_out:
-        return CheckResult(name, "fail", f"timed out after {timeout:g}s (process group killed)", round(r.seconds, 3),
-                           output=r.tail)
-    if r.returncode != 0:
-        why = r.reason
-        return CheckResult(name, "fail", one_line(f"exit {r.returncode}" + (f": {why}" if why else "")),
-                           round(r.seconds, 3), output=r.tail)
-    return CheckResult(name, "pass", f"exit 0 in {r.seconds:.1f}s", round(r.seconds, 3), output=r.tail)
+    return CheckResult(name, "pass" if r.ok else "fail", one_line(r.reason()), round(r.seconds, 3), output=r.tail)
 
 
 def _head(url: DatabaseUrl) -> migrations.MigrationHead | None:
@@ -214,58 +205,49 @@ def _head(url: DatabaseUrl) -> migrations.MigrationHead | None:
 
 def rehearse(req: PredeployRequest, m: Manifest, progress: Progress | None = None,
              base_env: Mapping[str, str] | None = None) -> tuple[list[CheckResult], Rehearsal]:
-    """Restore ``m`` into a scratch database, run the migration command on it, drop it — always."""
+    """Restore ``m`` into a scratch database (the drill's stored-backup source), run the migration
+    command on it, drop it — always."""
     assert req.scratch_url is not None and req.migrate_command
-    admin = req.scratch_url
-    name = scratch_name(req.settings.scratch_prefix, req.clock().astimezone(timezone.utc))
-    target = admin.with_dbname(name)
+    source = StoredBackupSource(scratch_url=req.scratch_url, prefix=req.settings.scratch_prefix, store=req.store,
+                                backup=m.id, identities=req.identities, manifest=m)
     results: list[CheckResult] = []
-    info = Rehearsal(name)
-    created = False
-    stand_ins: list[str] = []
+    info = Rehearsal("")
+    t0 = time.monotonic()
     try:
-        t0 = time.monotonic()
-        try:
-            created = True  # before CREATE: an interrupt right after it must still drop it
-            create_scratch(admin, name)
-            # The scratch server gets NOLOGIN stand-ins for the roles it lacks (dropped below).
-            stand_ins = provide_roles(req.store, m, req.identities, target, name, progress)
-            _say(progress, f"rehearsal: restoring {m.id} into scratch database {name} on {admin.redacted}")
-            r = run_restore(RestoreRequest(req.store, m.id, target, identities=req.identities, verify_first=False,
-                                           check_roles=False),
-                            progress, m)
-        except PgdrillError as exc:
-            results.append(_timed("rehearsal restore", "fail", exc.message, t0))
+        source.prepare(req.clock())
+        with source.restored(CopyOptions(purpose="rehearsal", run=req.run, clock=req.clock), progress) as copy:
+            info = Rehearsal(copy.name)
+            r = copy.restore
+            assert r is not None and copy.url is not None
+            if r.integrity_error or r.error_count:
+                why = r.integrity_error or f"{r.error_count} pg_restore error(s): {'; '.join(r.errors[:3])}"
+                results.append(_timed("rehearsal restore", "fail", why, t0))
+                return results, info
+            results.append(_timed("rehearsal restore", "pass", f"restored into {copy.name} in "
+                                  f"{copy.restore_seconds:.1f}s (pg_restore {copy.tool_version})", t0))
+            target = copy.url
+            before = _head(target)
+            info = Rehearsal(copy.name, round(copy.restore_seconds, 3), tool=before.tool if before else None,
+                             head_before=before.head if before else None)
+            _say(progress, f"rehearsal: running {req.migrate_command!r} against the scratch copy")
+            res = _command_check("rehearsal migration", req.migrate_command, command_env(target, base_env),
+                                 req.settings.migrate_timeout, req.settings.tail, req.cwd)
+            after = _head(target)
+            info = Rehearsal(copy.name, info.restore_seconds, res.duration, after.tool if after else info.tool,
+                             info.head_before, after.head if after else None)
+            if res.status == "pass" and (info.head_before or info.head_after):
+                res = CheckResult(res.name, res.status, one_line(f"{res.detail}; {info.tool or 'migration'} head "
+                                  f"{info.head_before or '(none)'} → {info.head_after or '(none)'}"), res.duration,
+                                  output=res.output)
+            results.append(res)
             return results, info
-        if not r.ok:
-            results.append(_timed("rehearsal restore", "fail", f"{r.error_count} pg_restore error(s): "
-                                  f"{'; '.join(r.errors[:3])}", t0))
-            return results, info
-        results.append(_timed("rehearsal restore", "pass", f"restored into {name} in {r.duration_seconds:.1f}s "
-                              f"(pg_restore {r.pg_restore_version})", t0))
-        before = _head(target)
-        info = Rehearsal(name, r.duration_seconds, tool=before.tool if before else None,
-                         head_before=before.head if before else None)
-        _say(progress, f"rehearsal: running {req.migrate_command!r} against the scratch copy")
-        env = command_env(target, base_env)
-        res = _command_check("rehearsal migration", req.migrate_command, env, req.settings.migrate_timeout,
-                             req.settings.tail, req.cwd)
-        after = _head(target)
-        info = Rehearsal(name, info.restore_seconds, res.duration, after.tool if after else info.tool,
-                         info.head_before, after.head if after else None)
-        if res.status == "pass" and (info.head_before or info.head_after):
-            res = CheckResult(res.name, res.status, one_line(f"{res.detail}; {info.tool or 'migration'} head "
-                              f"{info.head_before or '(none)'} → {info.head_after or '(none)'}"), res.duration,
-                              output=res.output)
-        results.append(res)
+    except PgdrillError as exc:
+        results.append(_timed("rehearsal restore", "fail", exc.message, t0))
         return results, info
     finally:
-        if created:
-            cleanup = drop_scratch(admin, name)
-            if stand_ins:
-                cleanup = drop_roles_after(cleanup, admin, stand_ins, name)
-            _say(progress, cleanup.detail)
-            results.append(cleanup)
+        last = source.last
+        if last is not None and last.cleanup is not None:
+            results.append(last.cleanup)
 
 
 def run_predeploy(req: PredeployRequest, progress: Progress | None = None) -> PredeployResult:

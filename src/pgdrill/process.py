@@ -78,13 +78,29 @@ class CommandResult:
     seconds: float
     timed_out: bool = False
     error: str | None = None
+    timeout: float = 0.0
     stderr_tail: str = ""  # only with merge_stderr=False (else stderr is part of tail)
 
     @property
-    def reason(self) -> str:
-        """The one line that says why a failed command failed: its error line, not whatever it
-        printed last (SQLAlchemy ends with "(Background on this error at: …)")."""
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out and self.error is None
+
+    @property
+    def error_line(self) -> str:
+        """The line that says why a failed command failed: its error line, not whatever it printed
+        last (SQLAlchemy ends with "(Background on this error at: …)")."""
         return error_line("\n".join(t for t in (self.tail, self.stderr_tail) if t))
+
+    def reason(self) -> str:
+        """One line saying how the command ended, for a check's detail."""
+        if self.error:
+            return self.error
+        if self.timed_out:
+            return f"timed out after {self.timeout:g}s (process group killed)"
+        if self.returncode != 0:
+            why = self.error_line
+            return f"exit {self.returncode}" + (f": {why}" if why else "")
+        return f"exit 0 in {self.seconds:.1f}s"
 
 
 # Lines that state an error: Python's "pkg.SomeError: …" (also "(psycopg.errors.CheckViolation) …"),
@@ -127,7 +143,8 @@ def run_command(command: str | Sequence[str], env: Mapping[str, str], timeout: f
                                 stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
                                 env=dict(env), cwd=cwd, start_new_session=True)
     except OSError as exc:
-        return CommandResult(None, "", time.monotonic() - t0, error=f"cannot start {argv[0]}: {exc.strerror or exc}")
+        return CommandResult(None, "", time.monotonic() - t0, error=f"cannot start {argv[0]}: {exc.strerror or exc}",
+                             timeout=timeout)
     assert proc.stdout is not None
     reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
     reader.start()
@@ -150,7 +167,7 @@ def run_command(command: str | Sequence[str], env: Mapping[str, str], timeout: f
         err_reader.join(5)
     text = secrets.scrub("\n".join(lines))
     return CommandResult(None if timed_out else proc.returncode, text, time.monotonic() - t0, timed_out,
-                         stderr_tail=secrets.scrub("\n".join(err_lines)))
+                         timeout=timeout, stderr_tail=secrets.scrub("\n".join(err_lines)))
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

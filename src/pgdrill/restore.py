@@ -69,6 +69,17 @@ class RestoreRequest:
     atomic: bool = True  # one transaction: all or nothing
     jobs: int = 1  # >1: pg_restore --jobs from a verified temp copy (needs atomic=False)
 
+    def validate(self) -> None:
+        """The combinations that could lose data are refused, whoever builds the request."""
+        if self.jobs > 1 and self.clean:
+            raise ConfigError("--jobs cannot be combined with --clean: a parallel restore is not one transaction, "
+                              "so a failure would leave the database half replaced")
+        if self.jobs > 1 and self.atomic:
+            raise ConfigError("a parallel restore (--jobs) cannot run in one transaction",
+                              "restore with --jobs 1, or without --single-transaction")
+        if self.data_only and not self.tables:
+            raise ConfigError("--data-only needs --table", "name the tables whose rows to restore")
+
 
 @dataclass
 class RestoreResult:
@@ -383,40 +394,43 @@ def missing_roles(req: RestoreRequest, m: Manifest, client: binaries.Client,
         return roles.missing(conn, wanted, owners=not req.no_owner, privileges=not req.no_privileges)
 
 
-def provide_roles(store: Store, m: Manifest, identities: Sequence[Secret], url: DatabaseUrl, run: str,
+def kept_comment(what: str) -> str:
+    """The comment on roles `restore --create-roles` makes: they stay, and no sweep ever drops them."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return (f"created by pgdrill restore --create-roles for backup {what} at {stamp}: NOLOGIN, no password; "
+            "a stand-in for the source's role")
+
+
+def provide_roles(store: Store, m: Manifest, identities: Sequence[Secret], url: DatabaseUrl, comment: str,
                   progress: Progress | None = None) -> list[str]:
-    """For a drill or a rehearsal: give ``url``'s server the roles the backup needs that it lacks,
-    as NOLOGIN stand-ins marked for ``run`` (drop them with :func:`drop_stand_ins`). Stand-ins a
-    killed run left behind hours ago are swept first."""
+    """For a drill's copy: give ``url``'s server the roles the backup needs that it lacks, as NOLOGIN
+    stand-ins commented with ``comment`` (the copy's marker; drop them with :func:`drop_stand_ins`)."""
     wanted = wanted_roles(store, m, identities)
     with connect(url, role="scratch server") as conn:
-        swept = roles.sweep(conn)
         lacking = roles.missing(conn, wanted)
-    if swept and progress:
-        progress(f"dropped stand-in role(s) left by an interrupted earlier run: {', '.join(swept)}")
-    return create_missing_roles(url, lacking, run, progress)
+    return create_missing_roles(url, lacking, comment, progress)
 
 
-def drop_stand_ins(url: DatabaseUrl, names: Sequence[str], run: str) -> list[str]:
-    """Drop the stand-ins ``run`` created (after the database that used them). One line per role
-    that stayed; never raises."""
+def drop_stand_ins(url: DatabaseUrl, names: Sequence[str], comment: str) -> list[str]:
+    """Drop the stand-ins created with ``comment`` (after the database that used them). One line per
+    role that stayed; never raises."""
     if not names:
         return []
     try:
         with connect(url, role="scratch server") as conn:
-            return roles.drop(conn, names, run)
+            return roles.drop(conn, names, comment)
     except PgdrillError as exc:
         return [f"{', '.join(names)}: {exc.message}"]
 
 
-def create_missing_roles(url: DatabaseUrl, missing: Sequence[roles.Role], run: str,
+def create_missing_roles(url: DatabaseUrl, missing: Sequence[roles.Role], comment: str,
                          progress: Progress | None = None) -> list[str]:
-    """Create stand-ins for ``missing`` on ``url``'s server: NOLOGIN, no password, marked for ``run``."""
+    """Create stand-ins for ``missing`` on ``url``'s server: NOLOGIN, no password, with ``comment``."""
     if not missing:
         return []
     try:
         with connect(url, role="target server") as conn:
-            created = roles.create(conn, missing, run)
+            created = roles.create(conn, missing, comment)
     except psycopg.errors.InsufficientPrivilege:
         raise ConfigError(f"the role of {url.redacted} cannot create the roles the backup needs "
                           f"({', '.join(r.name for r in missing)})",
@@ -453,6 +467,7 @@ def _prepare_tables(req: RestoreRequest) -> None:
 
 def run_restore(req: RestoreRequest, progress: Progress | None = None,
                 manifest: Manifest | None = None) -> RestoreResult:
+    req.validate()
     m = manifest or load_catalog(req.store).find(req.backup)
     user_tables, target_version, target_major = target_state(req.target_url)
     if req.data_only and req.tables:
@@ -460,8 +475,6 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
             guard_target(req.target_url, req.clean, req.confirm, user_tables)
     else:
         guard_target(req.target_url, req.clean, req.confirm, user_tables)
-    if req.data_only and not req.tables:
-        raise ConfigError("--data-only needs --table", "name the tables whose rows to restore")
     t0 = time.monotonic()
     # Choose pg_restore from the archive's own header.
     with open_archive(req.store, m, req.identities) as (_, peek):
@@ -474,7 +487,7 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
             lacking = missing_roles(req, m, client, toc_owner_names)
             if lacking and not req.create_roles:
                 raise MissingRoles(m.id, req.target_url.redacted, lacking)
-            created = create_missing_roles(req.target_url, lacking, f"restore-{m.id}", progress)
+            created = create_missing_roles(req.target_url, lacking, kept_comment(m.id), progress)
     except BaseException:
         if list_file:
             os.unlink(list_file)
@@ -597,7 +610,7 @@ def run_restore_run(req: RestoreRequest, cat: Catalog, progress: Progress | None
         lacking = roles.missing(conn, wanted.values(), owners=not req.no_owner, privileges=not req.no_privileges)
     if lacking and not req.create_roles:
         raise MissingRoles(f"run {members[0].run_id}", f"{server.host}:{server.port}", lacking)
-    created = create_missing_roles(server, lacking, f"restore-{members[0].run_id}", progress)
+    created = create_missing_roles(server, lacking, kept_comment(f"run {members[0].run_id}"), progress)
     results = []
     for m, url, exists in targets:
         if not exists:

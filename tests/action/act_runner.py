@@ -5,8 +5,8 @@ temporary repository holds a copy of the action files and package sources plus t
 from tests/action/workflows/, so ``uses: ./``, ``uses: ./backup`` and ``uses:
 ./.github/workflows/drill.yml`` resolve to the working tree. Actions referenced by name are mapped to
 local folders with ``--local-repository``: ``OWNER/pgdrill@v1`` to that same copy, and the pinned
-AWS credentials action to a stub (act fetches every remote action of a job, even one whose ``if:``
-is false, and this machine cannot reach GitHub).
+AWS credentials and cache actions to the offline stand-ins in tests/action/standins/ (act fetches
+every remote action of a job, even one whose ``if:`` is false, and this machine cannot reach GitHub).
 
 act's ``--json`` log is one event per line; step outputs come back as ``set-output`` events and job
 summaries as ``summary`` events, both tagged with the step's ``stepID`` path.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -32,18 +33,10 @@ ACTION_DIRS = ("backup", "predeploy", "drill", "monitor", "restore", "prune")
 #: what the action needs from the project: its metadata, its scripts and the package it installs
 PROJECT_FILES = ("action.yml", "pyproject.toml", "README.md", "src", ".github/action",
                  ".github/workflows/drill.yml", ".github/workflows/predeploy.yml", *ACTION_DIRS)
+STANDINS = Path(__file__).resolve().parent / "standins"
 AWS_CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials@e3dd6a429d7300a6a4c196c26e071d42e0343502"
+CACHE_ACTION = "actions/cache@0057852bfaa89a56745cba8c7296529d2fc39830"
 SELF = "OWNER/pgdrill@v1"
-
-STUB_ACTION = """\
-name: offline stand-in
-description: Replaces a remote action the offline runner cannot fetch; fails if a step really runs it.
-runs:
-  using: composite
-  steps:
-    - shell: bash
-      run: echo "offline stand-in for a remote action ran" >&2; exit 1
-"""
 
 
 def url_text(url: Any) -> str:
@@ -72,8 +65,49 @@ def _ignore(_dir: str, names: list[str]) -> set[str]:
     return {n for n in names if n == "__pycache__" or n.endswith((".egg-info", ".pyc"))}
 
 
+APP = Path(__file__).resolve().parent / "app"
+_REUSABLE_CALL = re.compile(r"^(?P<indent> +)uses: OWNER/pgdrill/\.github/workflows/(?:drill|predeploy)\.yml@v1$")
+
+
+def for_act(text: str) -> str:
+    """A user's workflow as act can run it here. act starts no service containers, so a job that
+    calls the reusable drill or pre-deploy workflow also passes the scratch-url secret (the test's
+    PostgreSQL) in the `secrets:` it already has. That one line is the only change."""
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    indent = None
+    for line in lines:
+        out.append(line)
+        m = _REUSABLE_CALL.match(line.rstrip("\n"))
+        if m:
+            indent = m.group("indent")
+        elif indent is not None and line.rstrip("\n") == f"{indent}secrets:":
+            out.append(f"{indent}  scratch-url: ${{{{ secrets.SCRATCH_URL }}}}\n")
+            indent = None
+    if indent is not None:
+        raise ValueError("a call of a reusable pgdrill workflow without `secrets:`")
+    return "".join(out)
+
+
+def example_workflows() -> dict[str, str]:
+    """Workflow files the action tests run as users would: every example, and every snippet of
+    README.md and docs/*.md that is a whole workflow (a partial one is checked as an excerpt of an
+    example instead, test_action_examples.py). Name in the test repository -> text."""
+    from snippets import EXAMPLES, snippets
+
+    found = {f"example-{p.name}": for_act(p.read_text(encoding="utf-8")) for p in EXAMPLES}
+    seen: set[str] = set()
+    for snippet in snippets():
+        if snippet.is_whole_workflow and snippet.text not in seen and not snippet.text.startswith("# examples/"):
+            seen.add(snippet.text)
+            name = f"snippet-{snippet.document.stem.lower()}-{snippet.line}.yml"
+            found[name] = for_act(snippet.text)
+    return found
+
+
 def build_repo(dest: Path) -> Path:
-    """A git repository with the project's action files and the test workflows."""
+    """A git repository with the project's action files, the test workflows, the example
+    workflows (and the app scripts they call)."""
     dest.mkdir(parents=True)
     for rel in PROJECT_FILES:
         src = ROOT / rel
@@ -84,6 +118,9 @@ def build_repo(dest: Path) -> Path:
             shutil.copy2(src, dest / rel)
     for wf in sorted(WORKFLOWS.glob("*.yml")):
         shutil.copy2(wf, dest / ".github" / "workflows" / wf.name)
+    for name, text in example_workflows().items():
+        (dest / ".github" / "workflows" / name).write_text(text, encoding="utf-8")
+    shutil.copytree(APP / "scripts", dest / "scripts")
     git = ["git", "-C", str(dest), "-c", "user.name=pgdrill tests", "-c", "user.email=tests@pgdrill.invalid"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
@@ -176,9 +213,24 @@ class Act:
     binary: Path
     repo: Path
     home: Path
-    stub: Path
+    standins: Path
     pip_cache: Path
     runs: list[ActResult] = field(default_factory=list)
+
+    @property
+    def tool_cache(self) -> Path:
+        """The runner's tool cache (RUNNER_TOOL_CACHE), where the action keeps its venv."""
+        return self.home / ".cache" / "act" / "tool_cache"
+
+    @property
+    def actions_cache(self) -> Path:
+        """The folder standing in for GitHub's cache service (see standins/README.md)."""
+        return self.standins / "cache-store"
+
+    def new_machine(self) -> None:
+        """Forget what earlier runs left on the runner, as a fresh GitHub-hosted VM would; the
+        Actions cache, which lives on GitHub's side, stays."""
+        shutil.rmtree(self.tool_cache, ignore_errors=True)
 
     def run(self, workflow: str, *, inputs: Mapping[str, str] | None = None,
             secrets: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None,
@@ -186,7 +238,8 @@ class Act:
         cmd = [str(self.binary), "workflow_dispatch", "-C", str(self.repo), "-W", f".github/workflows/{workflow}",
                "-P", "ubuntu-latest=-self-hosted", "--no-cache-server", "--json",
                "--local-repository", f"{SELF}={self.repo}",
-               "--local-repository", f"{AWS_CREDENTIALS_ACTION}={self.stub}"]
+               "--local-repository", f"{AWS_CREDENTIALS_ACTION}={self.standins / 'configure-aws-credentials'}",
+               "--local-repository", f"{CACHE_ACTION}={self.standins / 'actions-cache'}"]
         for k, v in (inputs or {}).items():
             cmd += ["--input", f"{k}={v}"]
         for k, v in (env or {}).items():
@@ -216,12 +269,18 @@ class Act:
         return result
 
 
+def make_standins(dest: Path) -> Path:
+    shutil.copytree(STANDINS, dest)
+    store = dest / "cache-store"
+    store.mkdir()
+    for action in dest.rglob("action.yml"):
+        action.write_text(action.read_text().replace("@STORE@", str(store)))
+    return dest
+
+
 def make_act(base: Path, binary: Path) -> Act:
     home = base / "home"
     home.mkdir(parents=True)
-    stub = base / "stub-action"
-    stub.mkdir()
-    (stub / "action.yml").write_text(STUB_ACTION)
     pip_cache = ROOT / ".cache" / "act-pip"
     pip_cache.mkdir(parents=True, exist_ok=True)
-    return Act(binary, build_repo(base / "repo"), home, stub, pip_cache)
+    return Act(binary, build_repo(base / "repo"), home, make_standins(base / "standins"), pip_cache)

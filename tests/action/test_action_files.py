@@ -182,34 +182,42 @@ def test_every_input_is_an_environment_variable_pgdrill_reads(path: Path) -> Non
         assert any(env in names for names in readers.values()), f"{_rel(path)}: no command in {commands} reads {env}"
 
 
-def _run_sh_flags() -> dict[str, set[str]]:
-    """The flags run.sh adds, per command (from its `case "$command"` block)."""
+def _args_table() -> list[tuple[str, str, str, str]]:
+    rows = []
+    for line in (ROOT / ".github" / "action" / "args.tsv").read_text().splitlines():
+        if line and not line.startswith("#"):
+            cmd, kind, var, target = line.split("\t")
+            rows.append((cmd, kind, var, target))
+    return rows
+
+
+def test_args_table_names_only_what_pgdrill_takes() -> None:
+    """run.sh turns inputs into arguments from args.tsv alone (it never reads --help): every row must
+    name an option, argument or environment variable the real command has, of the right kind."""
+    rows = _args_table()
+    assert {cmd for cmd, kind, _, _ in rows if kind == "command"} == set(ACTION_DIRS)
+    kinds = {kind for _, kind, _, _ in rows}
+    assert kinds == {"command", "env", "value", "words", "switch", "arg", "report"}
+    for cmd, kind, var, target in rows:
+        command = cli.commands[cmd]
+        options = {o: p for p in command.params for o in p.opts if isinstance(p, click.Option)}
+        if kind == "env":
+            assert var.startswith("PGDRILL_INPUT_") and target in _env_names(command), (cmd, target)
+        elif kind in ("value", "words", "switch", "report"):
+            assert target in options, f"pgdrill {cmd} has no {target}"
+            option = options[target]
+            assert option.is_flag == (kind == "switch"), (cmd, target, kind)
+            assert option.multiple == (kind == "words"), (cmd, target, kind)
+        elif kind == "arg":
+            assert [p for p in command.params if isinstance(p, click.Argument)], f"pgdrill {cmd} takes no argument"
+    reports = {cmd for cmd, kind, _, _ in rows if kind == "report"}
+    takes_report = {c for c in ACTION_DIRS if any("--report" in p.opts for p in cli.commands[c].params)}
+    assert reports == takes_report
+
+
+def test_run_sh_no_longer_asks_pgdrill_for_its_flags() -> None:
     text = (ROOT / ".github" / "action" / "run.sh").read_text()
-    block = text[text.index('case "$command" in\n    restore)') + len('case "$command" in\n'):]
-    block = block[:block.index("\nesac")]
-    flags: dict[str, set[str]] = {}
-    current: list[str] = []
-    for line in block.splitlines():
-        label = re.match(r"^    ([a-z|]+)\)$", line)
-        if label:
-            current = label.group(1).split("|")
-            continue
-        found = set(re.findall(r"\(?\"?(--[a-z]+(?:-[a-z]+)*)\b", line))
-        if "--keep-$(" in line:  # "--keep-<rule>" for each rule of the loop above it
-            found = {f"--keep-{r.lower()}" for r in re.search(r"for rule in ([A-Z ]+);", block).group(1).split()}
-        for command in current:
-            flags.setdefault(command, set()).update(found)
-    return flags
-
-
-def test_flags_added_by_run_sh_exist() -> None:
-    flags = _run_sh_flags()
-    assert set(flags) == {"backup", "restore", "drill", "predeploy", "monitor", "prune"}
-    assert "--keep-daily" in flags["prune"] and "--tag" in flags["predeploy"] and "--clean" in flags["restore"]
-    assert "--keep-" not in flags["prune"]
-    for command, wanted in flags.items():
-        options = {o for p in cli.commands[command].params for o in p.opts}
-        assert wanted <= options, f"pgdrill {command} lacks {sorted(wanted - options)}"
+    assert "--help" not in text and "args.tsv" in text
 
 
 @pytest.mark.parametrize("command", ACTION_DIRS)
@@ -224,13 +232,16 @@ def test_sub_action_is_the_root_action_with_the_command_fixed(command: str) -> N
     root_steps = {s["name"]: s for s in _steps(root)}
     for step in _steps(sub):
         mine = root_steps[step["name"]]
-        assert step["run"] == mine["run"].replace("$GITHUB_ACTION_PATH/", "$GITHUB_ACTION_PATH/../"), step["name"]
+        if "uses" in step:
+            assert step["uses"] == mine["uses"] and step["with"] == mine["with"], step["name"]
+        else:
+            assert step["run"] == mine["run"].replace("$GITHUB_ACTION_PATH/", "$GITHUB_ACTION_PATH/../"), step["name"]
         assert step.get("if") == mine.get("if") and step.get("id") == mine.get("id")
         for key, value in (step.get("env") or {}).items():
             expected = command if key == "PGDRILL_ACTION_COMMAND" else mine["env"][key]
             assert value == expected, f"{command}: {step['name']} env {key}"
         # every input of the sub-action that the root step consumes is passed on
-        for key, value in mine["env"].items():
+        for key, value in (mine.get("env") or {}).items():
             m = re.fullmatch(r"\$\{\{ inputs\.([a-z-]+) \}\}", str(value))
             if m and m.group(1) in sub["inputs"]:
                 assert key in step["env"], f"{command}: {step['name']} drops {key}"

@@ -28,8 +28,9 @@ def test_client_step_without_a_version_does_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("env", "message"), [
-    ({"PGDRILL_ACTION_PG_MAJOR": "sixteen"}, "postgres-version must be a major version"),
-    ({"PGDRILL_ACTION_PG_MAJOR": "16", "PGDRILL_ACTION_INSTALL_CLIENT": "maybe"}, "must be auto, true or false"),
+    ({"PGDRILL_ACTION_POSTGRES_VERSION": "sixteen"}, "postgres-version must be a major version"),
+    ({"PGDRILL_ACTION_POSTGRES_VERSION": "16", "PGDRILL_ACTION_INSTALL_CLIENT": "maybe"},
+     "must be auto, true or false"),
 ])
 def test_client_step_rejects_bad_inputs(tmp_path: Path, env: dict[str, str], message: str) -> None:
     r = _bash("install-client.sh", env, tmp_path)
@@ -41,16 +42,16 @@ def test_client_step_finds_an_installed_major(tmp_path: Path) -> None:
     if not found:
         pytest.skip("no Debian PostgreSQL client here")
     major = Path(found[0]).parts[4]
-    r = _bash("install-client.sh", {"PGDRILL_ACTION_PG_MAJOR": f"{major}.3", "PGDRILL_ACTION_INSTALL_CLIENT": "true"},
-              tmp_path)
+    r = _bash("install-client.sh",
+              {"PGDRILL_ACTION_POSTGRES_VERSION": f"{major}.3", "PGDRILL_ACTION_INSTALL_CLIENT": "true"}, tmp_path)
     assert r.returncode == 0 and f"PostgreSQL {major} client found" in r.stdout
 
 
 def test_client_step_leaves_self_hosted_runners_alone(tmp_path: Path) -> None:
     """auto installs only on GitHub-hosted runners; act and self-hosted runners are left as they are."""
-    r = _bash("install-client.sh", {"PGDRILL_ACTION_PG_MAJOR": "9", "RUNNER_OS": "Linux"}, tmp_path)
+    r = _bash("install-client.sh", {"PGDRILL_ACTION_POSTGRES_VERSION": "9", "RUNNER_OS": "Linux"}, tmp_path)
     assert r.returncode == 0 and "not a GitHub-hosted Linux runner" in r.stdout
-    r = _bash("install-client.sh", {"PGDRILL_ACTION_PG_MAJOR": "9", "PGDRILL_ACTION_INSTALL_CLIENT": "false"},
+    r = _bash("install-client.sh", {"PGDRILL_ACTION_POSTGRES_VERSION": "9", "PGDRILL_ACTION_INSTALL_CLIENT": "false"},
               tmp_path)
     assert r.returncode == 0 and "not installing" in r.stdout
 
@@ -70,8 +71,12 @@ def _masks(env: dict[str, str]) -> list[str]:
     r = subprocess.run([sys.executable, str(HELPERS / "mask.py")], env={"PATH": os.environ["PATH"], **env},
                        capture_output=True, text=True, check=True)
     lines = r.stdout.splitlines()
-    assert all(line.startswith("::add-mask::") for line in lines), lines
-    return [line[len("::add-mask::"):] for line in lines]
+    masks = [line for line in lines if line.startswith("::add-mask::")]
+    # the masks come first, then what setup.sh needs to know of the interpreter
+    assert lines[:len(masks)] == masks, lines
+    facts = dict(line.split("=", 1) for line in lines[len(masks):])
+    assert facts["python-ok"] == "true" and facts["python-version"] == "{}.{}".format(*sys.version_info[:2])
+    return [line[len("::add-mask::"):] for line in masks]
 
 
 def test_mask_covers_url_passwords_as_written_and_decoded() -> None:

@@ -12,13 +12,13 @@ import pytest
 
 from pgdrill import config as config_mod
 from pgdrill.backup import BackupRequest
-from pgdrill.drill import DrillRequest
 from pgdrill.pg import stats
 from pgdrill.pg.cluster import free_port
 from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.report.github import GitHubSettings
 from pgdrill.restore import RestoreRequest
 from pgdrill.secrets import Secret
+from pgdrill.sources.backup import StoredBackupSource
 from pgdrill.store import open_store
 
 from .conftest import Case
@@ -39,7 +39,7 @@ def test_settings_objects_redact_themselves(local_case: Case, tmp_path: Path) ->
         identity,
         BackupRequest(url, store),
         RestoreRequest(store, "latest", url, identities=(identity,)),
-        DrillRequest(store, scratch_url=url, identities=(identity,)),
+        StoredBackupSource(store=store, scratch_url=url, identities=(identity,)),
         GitHubSettings(token=case.secrets.github_token),
     ]
     for obj in objects:

@@ -23,6 +23,7 @@ from pgdrill.demo import sample_sql
 from pgdrill.drill import DrillRequest, DrillSettings, load_history, run_drill
 from pgdrill.manifest import Manifest
 from pgdrill.pg.conn import DatabaseUrl
+from pgdrill.sources.backup import StoredBackupSource
 from pgdrill.store import open_store
 from pgdrill.store.local import LocalStore
 
@@ -204,8 +205,8 @@ def test_failing_sql_assertion_fails_the_drill(capsys: pytest.CaptureFixture[str
 
 # -- rows that differ from the manifest, sequences behind their columns (test hook) ---------------
 def _run(pg: PgServer, store: LocalStore, prefix: str, **kw: Any) -> Any:
-    return run_drill(DrillRequest(store, scratch_url=pg.admin_url, settings=DrillSettings(scratch_prefix=prefix),
-                                  **kw))
+    source = StoredBackupSource(scratch_url=pg.admin_url, prefix=prefix, store=store)
+    return run_drill(source, DrillRequest(settings=DrillSettings(scratch_prefix=prefix), records=store, **kw))
 
 
 def test_rows_differing_from_the_manifest_fail_with_both_numbers(pg: PgServer, prefix: str,

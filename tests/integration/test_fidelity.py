@@ -4,7 +4,9 @@ it is touched; a drill into a server that has none of them passes and leaves no 
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,8 @@ import pytest
 
 from pgdrill.manifest import Manifest
 from pgdrill.pg.conn import DatabaseUrl
-from pgdrill.pg.roles import MARKER, marker
+from pgdrill.sources.backup import StoredBackupSource
+from pgdrill.sources.markers import PREFIX, Marker
 from pgdrill.store import open_store
 
 from support.fingerprint import fingerprint, load_hard_content
@@ -56,7 +59,7 @@ def _tables(url: DatabaseUrl) -> int:
 def _marked_roles(admin: DatabaseUrl) -> list[str]:
     with psycopg.connect(admin.conninfo()) as conn:
         return [str(r[0]) for r in conn.execute(
-            "SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE %s", (MARKER + "%",))]
+            "SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE %s", (PREFIX + "%",))]
 
 
 # -- the default round trip --------------------------------------------------------------------------
@@ -163,12 +166,15 @@ def test_drill_into_a_fresh_server_passes_checks_privileges_and_leaves_no_role(
         capsys: pytest.CaptureFixture[str], granted: DatabaseUrl, app_roles: AppRoles, fresh_server: PgServer,
         store_url: str) -> None:
     _backup(capsys, granted, store_url)
-    # what a killed run left long ago is swept; what a live run on the same server made is not
+    # what a killed run left is swept; what a live run on the same server made is not
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    long_ago = datetime(2000, 1, 1, tzinfo=timezone.utc)
     with psycopg.connect(fresh_server.admin_url.conninfo(), autocommit=True) as conn:
-        for name, at in (("left_by_killed_run", datetime(2000, 1, 1, tzinfo=timezone.utc)),
-                         ("made_by_live_run", datetime.now(timezone.utc))):
+        for name, m in (("left_by_killed_run", replace(Marker.new(long_ago), pid=dead.pid, started=0)),
+                        ("made_by_live_run", Marker.new(long_ago))):  # this process: alive
             conn.execute(f"CREATE ROLE {name} NOLOGIN")  # type: ignore[arg-type]
-            conn.execute(f"COMMENT ON ROLE {name} IS '{marker('other_run', at)}'")  # type: ignore[arg-type]
+            conn.execute(f"COMMENT ON ROLE {name} IS '{m.to_text()}'")  # type: ignore[arg-type]
     before = server_roles(fresh_server.admin_url) - {"left_by_killed_run"}
     r = pgdrill(capsys, "drill", "--store", store_url, "--scratch-url", fresh_server.admin_url.conninfo(), "--json")
     assert r.code == 0, r.out + r.err
@@ -178,7 +184,7 @@ def test_drill_into_a_fresh_server_passes_checks_privileges_and_leaves_no_role(
     assert "stand-in role(s)" in checks["cleanup"]["detail"] and "dropped" in checks["cleanup"]["detail"]
     assert server_roles(fresh_server.admin_url) == before
     assert _marked_roles(fresh_server.admin_url) == ["made_by_live_run"]
-    assert "left by an interrupted earlier run: left_by_killed_run" in r.err
+    assert "removed copy role left_by_killed_run left by an earlier run" in r.err
 
 
 def test_privileges_check_fails_on_a_lost_grant(capsys: pytest.CaptureFixture[str], pg: PgServer,
@@ -192,8 +198,9 @@ def test_privileges_check_fails_on_a_lost_grant(capsys: pytest.CaptureFixture[st
         with psycopg.connect(url.conninfo(), autocommit=True) as conn:
             conn.execute(f"REVOKE SELECT ON app.everything FROM {app_roles.ro}")  # type: ignore[arg-type]
 
-    res = run_drill(DrillRequest(open_store(store), scratch_url=pg.admin_url, tamper=lose_grant, save=False,
-                                 settings=DrillSettings(scratch_prefix="t_fid_priv")))
+    source = StoredBackupSource(scratch_url=pg.admin_url, prefix="t_fid_priv", store=open_store(store))
+    res = run_drill(source, DrillRequest(tamper=lose_grant, save=False,
+                                         settings=DrillSettings(scratch_prefix="t_fid_priv")))
     priv = {c.name: c for c in res.record.checks}["privileges"]
     assert priv.status == "fail" and res.passed is False
     assert priv.items[0].startswith("table app.everything: manifest owner")
@@ -211,8 +218,8 @@ def test_sequence_already_behind_in_the_source_is_a_warning(capsys: pytest.Captu
                          "SELECT setval('t_id_seq', 20)")  # the source's own bug: next INSERT collides
         store = str(tmp_path / "store")
         _backup(capsys, src, store)
-        res = run_drill(DrillRequest(open_store(store), scratch_url=pg.admin_url, save=False,
-                                     settings=DrillSettings(scratch_prefix="t_fid_seq")))
+        source = StoredBackupSource(scratch_url=pg.admin_url, prefix="t_fid_seq", store=open_store(store))
+        res = run_drill(source, DrillRequest(save=False, settings=DrillSettings(scratch_prefix="t_fid_seq")))
         seq = {c.name: c for c in res.record.checks}["sequences"]
         assert seq.status == "warn" and "already behind their column in the source" in seq.detail
         assert seq.items == ("public.t_id_seq: last_value 20, max(public.t.id) = 50, as in the source",)

@@ -45,7 +45,7 @@ def test_neon_drill_command_passes_and_prints_the_record(capsys: pytest.CaptureF
     r = pgdrill(capsys, "drill", "--neon-project", neon_env.project_id, "--json")
     assert r.code == 0, r.err
     doc = r.json()
-    assert doc["passed"] is True and doc["provider"] == "neon" and doc["pitr_at"] == "latest"
+    assert doc["passed"] is True and doc["source_kind"] == "neon" and doc["requested_at"] == "latest"
     assert doc["backup_id"] == "neon:main@latest"
     assert doc["checks"][0]["name"] == "branch"
     assert "creating branch pgdrill-drill-" in r.err  # progress on stderr

@@ -16,13 +16,24 @@ import pytest
 
 from pgdrill.backup import BackupRequest, run_backup
 from pgdrill.checks import ChecksConfig
+from pgdrill.drill import DrillRequest, DrillResult, run_drill
 from pgdrill.errors import ConfigError
 from pgdrill.pg.conn import DatabaseUrl
-from pgdrill.pitr import PitrDrillRequest, run_pitr_drill
+from pgdrill.providers.base import PitrProvider
 from pgdrill.providers.neon import NeonApiError
+from pgdrill.sources.branch import BranchSource
+from pgdrill.store.base import Store
 from pgdrill.store.local import LocalStore
 
 from support.neon_server import NeonStandIn, Sleeps, make_provider, nothing_left
+
+
+def neon_drill(provider: PitrProvider, *, at: datetime | None = None, store: Store | None = None,
+               checks: ChecksConfig | None = None, tamper: object = None, progress: object = None) -> DrillResult:
+    """A point-in-time drill of ``provider``'s branch; ``store`` keeps the record and lends its manifest."""
+    source = BranchSource(provider, at=at, compare_store=store)
+    req = DrillRequest(checks=checks or ChecksConfig(), records=store, tamper=tamper)  # type: ignore[arg-type]
+    return run_drill(source, req, progress)  # type: ignore[arg-type]
 
 
 def seed(url: DatabaseUrl, rows: int) -> None:
@@ -49,7 +60,7 @@ def test_drill_at_latest_passes_checks_on_a_real_branch_and_deletes_it(neon: Neo
         seen.append(count(url))
 
     messages: list[str] = []
-    result = run_pitr_drill(PitrDrillRequest(make_provider(neon), tamper=look), messages.append)
+    result = neon_drill(make_provider(neon), tamper=look, progress=messages.append)
 
     assert result.passed, result.record.failures
     assert seen == [25]
@@ -75,7 +86,7 @@ def test_drill_at_latest_passes_checks_on_a_real_branch_and_deletes_it(neon: Neo
     assert r.rpo_window_seconds == 7 * 86400
     assert r.rto.measured == pytest.approx(r.restore_seconds + r.checks_seconds, abs=0.01)
     assert r.backup_id == "neon:main@latest"
-    assert r.model_dump()["provider"] == "neon"
+    assert r.model_dump()["source_kind"] == "neon"
     text = r.to_json() + "\n".join(messages)
     assert neon.api_key not in text
     assert neon.pg.admin_url.password is not None and neon.pg.admin_url.password not in text
@@ -89,7 +100,7 @@ def test_drill_at_a_timestamp_sees_the_data_of_that_instant(neon: NeonStandIn) -
     seen: list[int] = []
 
     at = then + timedelta(minutes=1)
-    result = run_pitr_drill(PitrDrillRequest(make_provider(neon), at=at, tamper=lambda u: seen.append(count(u))))
+    result = neon_drill(make_provider(neon), at=at, tamper=lambda u: seen.append(count(u)))
 
     assert result.passed, result.record.failures
     assert seen == [10]
@@ -104,7 +115,7 @@ def test_failed_operation_is_a_failed_drill_and_the_branch_is_deleted(neon: Neon
     seed(neon.main_url(), 3)
     neon.fail_next("create_branch", error="timeline creation failed: pageserver unavailable")
 
-    result = run_pitr_drill(PitrDrillRequest(make_provider(neon)))
+    result = neon_drill(make_provider(neon))
 
     assert not result.passed
     branch = result.record.checks[0]
@@ -121,7 +132,7 @@ def test_a_failed_operation_that_neon_retries_does_not_fail_the_drill(neon: Neon
     seed(neon.main_url(), 3)
     neon.script_next("create_branch", [("failed", "transient"), ("running", None), ("finished", None)])
 
-    result = run_pitr_drill(PitrDrillRequest(make_provider(neon, failed_grace=30)))
+    result = neon_drill(make_provider(neon, failed_grace=30))
 
     assert result.passed, result.record.failures
     nothing_left(neon)
@@ -132,7 +143,7 @@ def test_423_locked_is_retried_with_growing_backoff(neon: NeonStandIn) -> None:
     neon.inject(423, 3, method="POST", path_contains="/branches")
     sleeps = Sleeps()
 
-    result = run_pitr_drill(PitrDrillRequest(make_provider(neon, sleeps)))
+    result = neon_drill(make_provider(neon, sleeps))
 
     assert result.passed, result.record.failures
     assert [r.status for r in neon.calls("POST", "/branches")] == [423, 423, 423, 201]
@@ -145,7 +156,7 @@ def test_423_that_never_clears_is_an_infrastructure_error_with_nothing_left(neon
     neon.inject(423, 50, method="POST", path_contains="/branches")
 
     with pytest.raises(NeonApiError) as info:
-        run_pitr_drill(PitrDrillRequest(make_provider(neon, locked_retries=3)))
+        neon_drill(make_provider(neon, locked_retries=3))
 
     assert info.value.exit_code == 3
     assert "423" in info.value.message
@@ -160,14 +171,14 @@ def test_timestamp_outside_the_pitr_window_is_refused_before_any_branch(neon: Ne
     at = datetime.now(timezone.utc) - timedelta(hours=2)
 
     with pytest.raises(ConfigError) as info:
-        run_pitr_drill(PitrDrillRequest(make_provider(neon), at=at))
+        neon_drill(make_provider(neon), at=at)
 
     msg = info.value.message
     assert "outside the point-in-time window" in msg and "history retention 1 hour" in msg
     assert info.value.exit_code == 2
     assert neon.calls("POST", "/branches") == []
     with pytest.raises(ConfigError, match="in the future"):
-        run_pitr_drill(PitrDrillRequest(make_provider(neon), at=datetime.now(timezone.utc) + timedelta(hours=1)))
+        neon_drill(make_provider(neon), at=datetime.now(timezone.utc) + timedelta(hours=1))
 
 
 def test_branch_is_deleted_after_a_failing_check(neon: NeonStandIn) -> None:
@@ -175,7 +186,7 @@ def test_branch_is_deleted_after_a_failing_check(neon: NeonStandIn) -> None:
     checks = ChecksConfig.model_validate({"sql": [{"name": "enough users", "sql": "SELECT count(*) FROM app.users",
                                                    "expect": 999}]})
 
-    result = run_pitr_drill(PitrDrillRequest(make_provider(neon), checks=checks))
+    result = neon_drill(make_provider(neon), checks=checks)
 
     assert not result.passed
     failed = {c.name: c for c in result.record.checks if c.status == "fail"}
@@ -192,7 +203,7 @@ def test_interrupt_during_the_checks_still_deletes_the_branch(neon: NeonStandIn)
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_pitr_drill(PitrDrillRequest(make_provider(neon), tamper=interrupt))
+        neon_drill(make_provider(neon), tamper=interrupt)
     assert len(neon.calls("DELETE", "/branches/")) == 1
     nothing_left(neon)
 
@@ -201,7 +212,7 @@ def test_a_branch_that_cannot_be_deleted_fails_the_drill_and_says_how_to_clean_u
     seed(neon.main_url(), 2)
     neon.inject(500, 50, method="DELETE")
 
-    result = run_pitr_drill(PitrDrillRequest(make_provider(neon)))
+    result = neon_drill(make_provider(neon))
 
     assert not result.passed
     cleanup = result.record.checks[-1]
@@ -220,22 +231,22 @@ def test_row_counts_are_compared_with_the_latest_backup_and_the_record_is_stored
     manifest = run_backup(BackupRequest(neon.main_url(), store))
     assert manifest.tables["app.users"] == 12
 
-    same = run_pitr_drill(PitrDrillRequest(make_provider(neon), store=store))
+    same = neon_drill(make_provider(neon), store=store)
     assert same.passed, same.record.failures
     rows = {c.name: c for c in same.record.checks}["row counts"]
     assert rows.status == "pass" and "all equal to the manifest" in rows.detail
     assert same.saved_key is not None
     stored = json.loads(store.get_bytes(same.saved_key))
-    assert stored["compared_backup_id"] == manifest.id and stored["provider"] == "neon"
+    assert stored["compared_backup_id"] == manifest.id and stored["source_kind"] == "neon"
 
     seed(neon.main_url(), 3)  # the database moved on since the backup: a warning by default …
-    moved = run_pitr_drill(PitrDrillRequest(make_provider(neon), store=store))
+    moved = neon_drill(make_provider(neon), store=store)
     assert moved.passed
     assert {c.name: c.status for c in moved.record.checks}["row counts"] == "warn"
     assert any("row counts are compared with backup" in w for w in moved.warnings)
 
     strict = ChecksConfig.model_validate({"row_counts": "fail"})  # … and a failure when pgdrill.yml says so
-    failed = run_pitr_drill(PitrDrillRequest(make_provider(neon), store=store, checks=strict))
+    failed = neon_drill(make_provider(neon), store=store, checks=strict)
     assert not failed.passed
     assert "app.users: manifest 12, restored 15" in {c.name: c for c in failed.record.checks}["row counts"].detail
     assert len(failed.trend) == 3  # the history in the store: three drills

@@ -14,10 +14,21 @@ import pytest
 
 from pgdrill.errors import ConfigError, Refused, TargetError
 from pgdrill.pg.conn import DatabaseUrl
-from pgdrill.pitr import PitrTableRestoreRequest, run_pitr_table_restore
+from pgdrill.providers.base import PitrProvider
+from pgdrill.sources.branch import BranchSource
+from pgdrill.table_restore import TableRestoreRequest, TableRestoreResult, run_table_restore
 
 from support.neon_server import NeonStandIn, make_provider, nothing_left
 
+
+def table_request(provider: PitrProvider, at: datetime | None, tables: tuple[str, ...], target: DatabaseUrl,
+                  **kw: object) -> tuple[BranchSource, TableRestoreRequest]:
+    """A table restore of ``tables`` from ``provider``'s branch at ``at`` into ``target``."""
+    return BranchSource(provider, at=at), TableRestoreRequest(tables, target, **kw)  # type: ignore[arg-type]
+
+
+def run_pitr_table_restore(request: tuple[BranchSource, TableRestoreRequest]) -> TableRestoreResult:
+    return run_table_restore(*request)
 
 def run(url: DatabaseUrl, *statements: str) -> None:
     with psycopg.connect(url.conninfo(), autocommit=True) as conn:
@@ -50,14 +61,14 @@ def incident(neon: NeonStandIn) -> datetime:
 
 
 def test_replacing_rows_is_refused_without_confirm_before_any_branch(neon: NeonStandIn, incident: datetime) -> None:
-    req = PitrTableRestoreRequest(make_provider(neon), incident, ("app.users",), neon.main_url())
+    req = table_request(make_provider(neon), incident, ("app.users",), neon.main_url())
     with pytest.raises(Refused) as info:
         run_pitr_table_restore(req)
     assert "app.users (7 rows)" in info.value.message
     assert f"--confirm {neon.main.physical}" in (info.value.hint or "")
     assert neon.calls("POST", "/branches") == []
 
-    wrong = PitrTableRestoreRequest(make_provider(neon), incident, ("app.users",), neon.main_url(), confirm="prod")
+    wrong = table_request(make_provider(neon), incident, ("app.users",), neon.main_url(), confirm="prod")
     with pytest.raises(ConfigError, match="--confirm names 'prod'"):
         run_pitr_table_restore(wrong)
     assert neon.calls("POST", "/branches") == []
@@ -66,7 +77,7 @@ def test_replacing_rows_is_refused_without_confirm_before_any_branch(neon: NeonS
 def test_missing_only_puts_back_the_deleted_rows_and_keeps_the_new_ones(neon: NeonStandIn,
                                                                        incident: datetime) -> None:
     url = neon.main_url()
-    req = PitrTableRestoreRequest(make_provider(neon), incident, ("app.users", "app.orders"), url, missing_only=True)
+    req = table_request(make_provider(neon), incident, ("app.users", "app.orders"), url, missing_only=True)
 
     result = run_pitr_table_restore(req)
 
@@ -74,7 +85,7 @@ def test_missing_only_puts_back_the_deleted_rows_and_keeps_the_new_ones(neon: Ne
     assert [t.table for t in result.tables] == ["app.users", "app.orders"]  # referenced table first
     assert by_table["app.users"].inserted == 4 and by_table["app.users"].target_rows_after == 11
     assert by_table["app.orders"].branch_rows == 30 and by_table["app.orders"].target_rows_after == 30
-    assert result.mode == "missing" and result.cleanup.ok
+    assert result.mode == "missing" and result.cleaned_up
     assert rows(url, "SELECT count(*) FROM app.users WHERE email = 'new@example.com'") == [(1,)]
     assert rows(url, "SELECT array_agg(id ORDER BY id) FROM app.users") == [([*range(1, 12)],)]
     # Sequences are past the copied keys: the next inserts get fresh ids.
@@ -86,7 +97,7 @@ def test_missing_only_puts_back_the_deleted_rows_and_keeps_the_new_ones(neon: Ne
 
 def test_confirmed_replace_restores_the_tables_as_they_were(neon: NeonStandIn, incident: datetime) -> None:
     url = neon.main_url()
-    req = PitrTableRestoreRequest(make_provider(neon), incident, ("app.orders", "app.users"), url,
+    req = table_request(make_provider(neon), incident, ("app.orders", "app.users"), url,
                                   confirm=neon.main.physical)
 
     result = run_pitr_table_restore(req)
@@ -108,7 +119,7 @@ def test_a_copy_that_fails_changes_nothing_and_deletes_the_branch(neon: NeonStan
     run(url, "ALTER TABLE app.orders ADD COLUMN currency text")
     run(url, "UPDATE app.orders SET currency = 'EUR'", "ALTER TABLE app.orders ALTER COLUMN currency SET NOT NULL")
     before_users = rows(url, "SELECT id, email FROM app.users ORDER BY id")
-    req = PitrTableRestoreRequest(make_provider(neon), incident, ("app.users", "app.orders"), url,
+    req = table_request(make_provider(neon), incident, ("app.users", "app.orders"), url,
                                   confirm=neon.main.physical)
 
     with pytest.raises(TargetError) as info:
@@ -125,13 +136,13 @@ def test_a_table_restore_needs_an_instant_tables_and_an_existing_target_table(ne
                                                                                incident: datetime) -> None:
     url = neon.main_url()
     with pytest.raises(ConfigError, match="needs --at"):
-        run_pitr_table_restore(PitrTableRestoreRequest(make_provider(neon), None, ("app.users",), url))
+        run_pitr_table_restore(table_request(make_provider(neon), None, ("app.users",), url))
     with pytest.raises(ConfigError, match="needs --table"):
-        run_pitr_table_restore(PitrTableRestoreRequest(make_provider(neon), incident, (), url))
+        run_pitr_table_restore(table_request(make_provider(neon), incident, (), url))
     with pytest.raises(ConfigError, match=r"app\.nope does not exist on the target"):
-        run_pitr_table_restore(PitrTableRestoreRequest(make_provider(neon), incident, ("app.nope",), url))
+        run_pitr_table_restore(table_request(make_provider(neon), incident, ("app.nope",), url))
     run(url, "CREATE TABLE app.notes (body text)")
     with pytest.raises(ConfigError, match="--missing-only needs a primary key"):
-        run_pitr_table_restore(PitrTableRestoreRequest(make_provider(neon), incident, ("app.notes",), url,
+        run_pitr_table_restore(table_request(make_provider(neon), incident, ("app.notes",), url,
                                                        missing_only=True))
     assert neon.calls("POST", "/branches") == []

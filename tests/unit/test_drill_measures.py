@@ -9,23 +9,21 @@ import pytest
 from pgdrill.checks import CheckResult
 from pgdrill.drill import (
     DrillRecord,
-    DrillRequest,
     DrillSettings,
     TargetRecord,
     evaluate,
     failure_reasons,
-    fmt_seconds,
-    fmt_target,
     load_history,
     measure_rpo,
     parse_record,
     record_key,
-    scratch_name,
     trend,
-    validate,
 )
 from pgdrill.errors import ConfigError, IntegrityError, Refused
 from pgdrill.pg.conn import DatabaseUrl
+from pgdrill.report.format import fmt_seconds, fmt_target
+from pgdrill.sources.backup import StoredBackupSource
+from pgdrill.sources.scratch import scratch_name
 from pgdrill.store.memory import MemoryStore
 
 T0 = datetime(2026, 3, 1, 3, 0, tzinfo=timezone.utc)
@@ -159,10 +157,11 @@ def test_request_needs_exactly_one_destination_and_refuses_production_names() ->
     store = MemoryStore()
     url = DatabaseUrl.parse("postgresql://u@db.example.com:5432/shop")
     with pytest.raises(ConfigError, match="exactly one"):
-        validate(DrillRequest(store))
+        StoredBackupSource(store=store).check_placement()
     with pytest.raises(ConfigError, match="exactly one"):
-        validate(DrillRequest(store, scratch_url=url, target_url=url))
+        StoredBackupSource(store=store, scratch_url=url, target_url=url).check_placement()
     with pytest.raises(Refused, match="production_databases"):
-        validate(DrillRequest(store, target_url=url, production_databases=("shop", "billing")))
-    validate(DrillRequest(store, target_url=url.with_dbname("shop_drill"), production_databases=("shop",)))
-    validate(DrillRequest(store, scratch_url=url, production_databases=("shop",)))
+        StoredBackupSource(store=store, target_url=url, production_databases=("shop", "billing")).check_placement()
+    StoredBackupSource(store=store, target_url=url.with_dbname("shop_drill"),
+                       production_databases=("shop",)).check_placement()
+    StoredBackupSource(store=store, scratch_url=url, production_databases=("shop",)).check_placement()

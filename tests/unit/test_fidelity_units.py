@@ -3,8 +3,6 @@ lines, database settings renamed, the compact privileges form, roles' needs, who
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 from psycopg import sql
 
@@ -15,10 +13,11 @@ from pgdrill.errors import ConfigError, IntegrityError, NotFound
 from pgdrill.manifest import Manifest
 from pgdrill.pg import privileges
 from pgdrill.pg.privileges import ObjectPrivileges
-from pgdrill.pg.roles import _MARKER_RE, Role, marker
+from pgdrill.pg.roles import Role
 from pgdrill.pg.scope import Scope, pattern_regexes
 from pgdrill.process import error_line
-from pgdrill.restore import MissingRoles, database_settings
+from pgdrill.restore import MissingRoles, database_settings, kept_comment
+from pgdrill.sources.markers import PREFIX, Marker
 
 
 # -- pg_dump patterns, as patternToSQLRegex makes them ------------------------------------------------
@@ -140,11 +139,11 @@ def test_which_roles_a_restore_needs() -> None:
     assert [r.name for r in (owner, grantee, policy) if r.needed(owners=False, privileges=False)] == ["p"]
 
 
-def test_marker_names_pgdrill_the_run_and_the_time() -> None:
-    text = marker("pgdrill_drill_20261201_1", datetime(2026, 12, 1, 21, 0, tzinfo=timezone.utc))
-    found = _MARKER_RE.match(text)
-    assert found and found.group("run") == "pgdrill_drill_20261201_1" and found.group("at") == "2026-12-01T21:00:00Z"
-    assert "NOLOGIN, no password" in text
+def test_restore_create_roles_comment_is_never_taken_for_a_copy_marker() -> None:
+    """Roles `restore --create-roles` makes stay: their comment is no copy marker a sweep would act on."""
+    text = kept_comment("B1")
+    assert "pgdrill restore --create-roles" in text and "NOLOGIN, no password" in text
+    assert Marker.from_text(text) is None and not text.startswith(PREFIX)
 
 
 def test_missing_roles_message_lists_each_role_and_why() -> None:

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pgdrill.errors import ConfigError
-from pgdrill.pitr import check_window, fk_order, parse_at, split_table
 from pgdrill.providers.base import RestoreWindow
+from pgdrill.sources.instants import check_window, parse_at
+from pgdrill.table_restore import fk_order, split_table
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 21, 9, 0, 0, tzinfo=UTC)

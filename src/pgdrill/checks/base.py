@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,7 @@ class Expected:
     migration_head: str | None = None
     same_instant: bool = True
     label: str = "manifest"  # how details name where the expectations came from
+    taken_at: datetime | None = None  # the instant the expectations describe
     materialized_views: Mapping[str, int] | None = None  # populated ones: row counts
     data_excluded: Sequence[str] = ()  # tables dumped without their rows on purpose (--exclude-table-data)
     left_out: Sequence[str] = ()  # tables left out on purpose (--exclude-table), for the details
@@ -63,7 +65,7 @@ class Expected:
     def from_manifest(cls, m: Manifest, *, same_instant: bool = True) -> Expected:
         p = m.privileges
         return cls(tables=dict(m.tables), schemas=list(m.schemas), extensions=dict(m.extensions),
-                   migration_head=m.migration_head, same_instant=same_instant,
+                   migration_head=m.migration_head, same_instant=same_instant, taken_at=m.created_at,
                    materialized_views=dict(m.materialized_views),
                    data_excluded=list(m.scope.data_excluded_tables) if m.scope else [],
                    left_out=list(m.scope.excluded_tables) if m.scope else [],

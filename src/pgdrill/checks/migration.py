@@ -63,7 +63,7 @@ class MigrationHeadCheck(Check):
                             merge_stderr=False)
             if r.returncode != 0:
                 why = r.error or ("timed out" if r.timed_out else f"exit {r.returncode}")
-                return None, "command", f"expected_command failed ({why}): {one_line(r.reason[-200:])}"
+                return None, "command", f"expected_command failed ({why}): {one_line(r.error_line[-200:])}"
             return parse_expected(r.tail), "expected_command", None
         return None, "", None
 

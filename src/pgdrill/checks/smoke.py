@@ -19,13 +19,6 @@ class SmokeCommandCheck(Check):
         env = command_env(ctx.url, ctx.env, c.env)
         cwd = c.cwd if c.cwd is None or ctx.cwd is None else str(ctx.cwd / c.cwd)
         r = run_command(c.run, env, c.timeout, c.tail, cwd or ctx.cwd)
-        if r.error:
-            return self.result("fail", r.error, output=r.tail)
-        if r.timed_out:
-            return self.result("fail", f"timed out after {c.timeout:g}s (process group killed)", output=r.tail)
-        if r.returncode != 0:
-            why = r.reason
-            return self.result("fail", f"exit {r.returncode}" + (f": {why}" if why else ""), output=r.tail)
-        return self.result("pass", f"exit 0 in {r.seconds:.1f}s", output=r.tail)
+        return self.result("pass" if r.ok else "fail", r.reason(), output=r.tail)
 
 

@@ -6,7 +6,8 @@ import json
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -14,8 +15,8 @@ from click.core import ParameterSource
 from pgdrill import config as config_mod
 from pgdrill import secrets
 from pgdrill.config import Config
-from pgdrill.pg.conn import DatabaseUrl
-from pgdrill.store import S3Options, Store, open_store
+from pgdrill.errors import ConfigError
+from pgdrill.settings import Origin, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,48 +80,22 @@ def state(ctx: click.Context) -> State:
     return root.obj
 
 
-def setting(ctx: click.Context, name: str, default: Any = None) -> Any:
-    """A value by precedence: flag > PGDRILL_* env > pgdrill.yml (environment block, then top) > default."""
-    value = ctx.params.get(name)
-    source = ctx.get_parameter_source(name) if name in ctx.params else None
-    if source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT) and value not in (None, ()):
-        return value
-    explicit = ctx.params.get("config")
-    cfg = state(ctx).config(explicit)
-    env = ctx.params.get("environment") or None
-    from_file = cfg.flag(name, env)
-    if from_file is not None:
-        if isinstance(value, tuple):
-            return tuple(from_file) if isinstance(from_file, list) else (from_file,)
-        return from_file
-    if value not in (None, ()):
-        return value
-    return default
-
-
-def require(ctx: click.Context, name: str, flag: str) -> Any:
-    value = setting(ctx, name)
-    if value in (None, "", ()):
-        env = "PGDRILL_" + name.upper()
-        raise click.UsageError(f"missing {flag} (or {env}, or '{name}:' in pgdrill.yml)")
-    return value
-
-
-def database_url(ctx: click.Context, name: str, flag: str, required: bool = True) -> DatabaseUrl | None:
-    text = require(ctx, name, flag) if required else setting(ctx, name)
-    if not text:
-        return None
-    return DatabaseUrl.parse(str(text), what=flag)
-
-
-def store_from(ctx: click.Context) -> Store:
-    url = str(require(ctx, "store", "--store"))
-    options = S3Options(
-        sse=setting(ctx, "sse"),
-        sse_kms_key_id=setting(ctx, "sse_kms_key_id"),
-        object_lock_days=setting(ctx, "object_lock_days"),
-    )
-    return open_store(url, options)
+def settings_of(ctx: click.Context) -> Settings:
+    """The command's settings: its parameters (with where each came from) over pgdrill.yml, resolved
+    by :class:`~pgdrill.settings.Settings` — the one precedence rule for every command."""
+    cached = ctx.meta.get("pgdrill.settings")
+    if isinstance(cached, Settings):
+        return cached
+    values: dict[str, tuple[Any, Origin | None]] = {}
+    for name, value in ctx.params.items():
+        source = ctx.get_parameter_source(name)
+        origin: Origin | None = ("flag" if source is ParameterSource.COMMANDLINE
+                                 else "env" if source is ParameterSource.ENVIRONMENT else None)
+        values[name] = (value, origin)
+    config = state(ctx).config(ctx.params.get("config"))
+    result = Settings.from_values(values, config)
+    ctx.meta["pgdrill.settings"] = result
+    return result
 
 
 # -- shared options ---------------------------------------------------------------------------
@@ -136,13 +111,27 @@ environment_option = _opt("--environment", "-e", envvar="PGDRILL_ENVIRONMENT", m
 config_option = _opt("--config", envvar="PGDRILL_CONFIG", metavar="FILE", help="pgdrill.yml to read.")
 identity_option = _opt("--age-identity-file", envvar="PGDRILL_AGE_IDENTITY_FILE", metavar="FILE",
                        help="age identity to decrypt encrypted backups (or PGDRILL_AGE_IDENTITY with the key).")
-s3_options = [
-    _opt("--sse", envvar="PGDRILL_SSE", type=click.Choice(["AES256", "aws:kms"]),
-         help="S3 server-side encryption."),
-    _opt("--sse-kms-key-id", envvar="PGDRILL_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key for aws:kms."),
-    _opt("--object-lock-days", envvar="PGDRILL_OBJECT_LOCK_DAYS", type=int, metavar="N",
-         help="S3 object-lock (compliance) retention for new backups."),
+report_option = _opt("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.md",
+                     help="Also write the Markdown report to FILE.md.")
+#: for commands that take a backup (backup, predeploy)
+dump_options = [
+    _opt("--encrypt-to", multiple=True, envvar="PGDRILL_ENCRYPT_TO", metavar="AGE1…",
+         help="age recipient public key (repeatable)."),
+    _opt("--recipients-file", envvar="PGDRILL_RECIPIENTS_FILE", metavar="FILE",
+         help="File of age recipients, one per line."),
+    _opt("--compress", envvar="PGDRILL_COMPRESS", metavar="SPEC",
+         help="pg_dump --compress value, e.g. 6, 0, zstd:3 (PostgreSQL 16+). Default: zstd with pg_dump 16+, gzip "
+              "before."),
 ]
+#: for commands that write objects into the store (backups, drill records)
+sse_options = [
+    _opt("--sse", envvar="PGDRILL_SSE", type=click.Choice(["AES256", "aws:kms"]),
+         help="S3 server-side encryption of what this command writes."),
+    _opt("--sse-kms-key-id", envvar="PGDRILL_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key for aws:kms."),
+]
+#: for commands that write backups
+object_lock_option = _opt("--object-lock-days", envvar="PGDRILL_OBJECT_LOCK_DAYS", type=int, metavar="N",
+                          help="S3 object-lock (compliance) retention for new backups.")
 
 
 def apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
@@ -152,6 +141,21 @@ def apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
         return f
 
     return deco
+
+
+def common(*, store: bool = True, writes: Literal["nothing", "records", "backups"] = "nothing",
+           json: bool = True) -> Callable[[F], F]:
+    """The options every store command shares, in one order: --store, the S3 options for what the
+    command writes, --environment, --config and --json."""
+    options: list[Callable[[F], F]] = [store_option] if store else []
+    if writes != "nothing":
+        options += sse_options
+    if writes == "backups":
+        options.append(object_lock_option)
+    options += [environment_option, config_option]
+    if json:
+        options.append(json_option)
+    return apply(options)
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -176,16 +180,14 @@ def emit(as_json: bool, doc: Any, text: str) -> None:
         click.echo(secrets.scrub(text))
 
 
-def identities(ctx: click.Context) -> tuple[secrets.Secret, ...]:
-    import os
-
-    path = setting(ctx, "age_identity_file")
-    inline = os.environ.get("PGDRILL_AGE_IDENTITY")
-    if not path and not inline:
-        return ()
-    from pgdrill import crypto
-
-    return tuple(crypto.load_identities(path or inline or ""))
+def write_report(path: Path | None, markdown: str) -> None:
+    """``--report FILE.md``: the Markdown report, written where the user asked."""
+    if path is None:
+        return
+    try:
+        path.write_text(secrets.scrub(markdown), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write --report {path}: {exc.strerror or exc}") from None
 
 
 def stdout_is_tty() -> bool:
@@ -193,11 +195,12 @@ def stdout_is_tty() -> bool:
 
 
 def github_settings(ctx: click.Context) -> Any:
+    """The ``github:`` section for this run; read early so a bad section fails before the job runs."""
     from pgdrill.report.github import GitHubSettings
 
-    environment = setting(ctx, "environment") if "environment" in ctx.params else None
-    RUN.environment = environment
-    RUN.github = state(ctx).config(ctx.params.get("config")).section("github", GitHubSettings, environment)
+    s = settings_of(ctx)
+    RUN.environment = s.environment
+    RUN.github = s.section("github", GitHubSettings)
     return RUN.github
 
 

@@ -5,61 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 from pgdrill import secrets
 from pgdrill.cli.base import (
-    apply,
     cli,
-    config_option,
-    environment_option,
+    common,
     github_settings,
     publish_outcome,
-    s3_options,
-    setting,
-    state,
-    store_from,
-    store_option,
+    settings_of,
 )
 from pgdrill.errors import CheckFailed, ConfigError
-from pgdrill.monitor import Thresholds, parse_fraction, run_monitor, thresholds_from_options
+from pgdrill.monitor import run_monitor
 from pgdrill.report.monitor import render_json, render_markdown, render_prometheus, render_text, to_outcome
+from pgdrill.settings import jobs
 
 FORMATS = ("text", "json", "prometheus", "markdown")
 
 
-def _flag(ctx: click.Context, name: str) -> str | None:
-    """A value given on the command line or through its env var; None when left to pgdrill.yml."""
-    if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
-        value = ctx.params.get(name)
-        return None if value in (None, "") else str(value)
-    return None
-
-
-def thresholds(ctx: click.Context) -> Thresholds:
-    """Flags > the `monitor:` section > the top-level `max_age` (shared with prune) > defaults."""
-    environment = setting(ctx, "environment")
-    cfg = state(ctx).config(ctx.params.get("config"))
-    base = cfg.section("monitor", Thresholds, environment)
-    if "max_age" not in base.model_fields_set and cfg.flag("max_age", environment) is not None:
-        base = thresholds_from_options(base, max_age=cfg.flag("max_age", environment))
-    overrides: dict[str, object] = {}
-    for name in ("max_age", "schedule"):
-        if (v := _flag(ctx, name)) is not None:
-            overrides[name] = v
-    if (v := _flag(ctx, "max_drill_age")) is not None:
-        if v.strip().lower() in ("off", "none"):
-            base = base.model_copy(update={"max_drill_age": None})
-        else:
-            overrides["max_drill_age"] = v
-    for name, flag in (("size_deviation", "--size-deviation"), ("row_drop", "--row-drop")):
-        if (v := _flag(ctx, name)) is not None:
-            overrides[name] = parse_fraction(v, flag)
-    return thresholds_from_options(base, **overrides)
-
-
 @cli.command()
-@store_option
 @click.option("--max-age", envvar="PGDRILL_MAX_AGE", metavar="DURATION",
               help="Alert when the newest backup is older (default 26h).")
 @click.option("--size-deviation", envvar="PGDRILL_SIZE_DEVIATION", metavar="PERCENT",
@@ -75,15 +38,16 @@ def thresholds(ctx: click.Context) -> Thresholds:
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the output to FILE (atomically: a node-exporter textfile is never half-written).")
-@apply(s3_options)
-@environment_option
-@config_option
+@common(json=False)
 @click.pass_context
 def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | None, **_: object) -> None:
     """Check backup age, size, row counts, schedule, failed attempts and drills. Exit 1 on any alert."""
-    limits = thresholds(ctx)
+    s = settings_of(ctx)
+    limits = jobs.thresholds(s)
     github_settings(ctx)
-    health = run_monitor(store_from(ctx), limits)
+    store = jobs.store(s)
+    assert store is not None
+    health = run_monitor(store, limits)
     fmt = "json" if as_json else fmt
     if fmt == "json":
         import json
@@ -106,6 +70,6 @@ def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | 
             raise ConfigError(f"cannot write --output {output_path}: {exc.strerror or exc}") from None
     else:
         click.echo(text)
-    publish_outcome(ctx, to_outcome(health, setting(ctx, "environment")))
+    publish_outcome(ctx, to_outcome(health, s.environment))
     if not health.healthy:
         raise CheckFailed(f"{len(health.alerts)} alert(s): {', '.join(a.name for a in health.alerts)}")

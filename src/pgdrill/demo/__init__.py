@@ -21,6 +21,7 @@ from pgdrill.pg import stats
 from pgdrill.pg.cluster import LocalCluster
 from pgdrill.pg.conn import connect, server_version_string
 from pgdrill.restore import RestoreRequest, RestoreResult, run_restore
+from pgdrill.sources.backup import StoredBackupSource
 from pgdrill.store.local import LocalStore
 from pgdrill.streams import Progress
 
@@ -95,29 +96,8 @@ def run_demo(store_dir: Path, progress: Progress | None = None) -> DemoResult:
         }
         say("drilling: restore into a scratch database, checks, RTO, drill record")
         # No RPO target: the demo's backups are not a schedule, their gaps mean nothing.
-        drill = run_drill(DrillRequest(store, manifest.id, scratch_url=admin, checks=demo_checks(),
-                                       rto_target=15 * 60.0, environment="demo"), progress)
+        drill_source = StoredBackupSource(scratch_url=admin, store=store, backup=manifest.id)
+        drill = run_drill(drill_source, DrillRequest(checks=demo_checks(), rto_target=15 * 60.0, environment="demo",
+                                               records=store), progress)
         return DemoResult(str(store.root), version, manifest, result, restored, mismatches,
                           round(time.monotonic() - t0, 2), drill=drill)
-
-
-def render_text(r: DemoResult) -> str:
-    lines = [
-        "pgdrill demo",
-        f"  PostgreSQL   {r.postgres_version} (throwaway local cluster, removed)",
-        f"  store        {r.store}",
-        f"  backup       {r.manifest.id}  {r.manifest.size} bytes  sha256 {r.manifest.sha256[:16]}…",
-        f"  restore      {r.restore.duration_seconds:.2f}s with pg_restore {r.restore.pg_restore_version}, "
-        f"{r.restore.error_count} errors",
-        "  row counts   table                       manifest   restored",
-    ]
-    for table, count in sorted(r.manifest.tables.items()):
-        got = r.restored_counts.get(table)
-        mark = "ok" if got == count else "MISMATCH"
-        lines.append(f"               {table:<27} {count:>8}   {got if got is not None else '-':>8}  {mark}")
-    if r.drill is not None:
-        from pgdrill.report.drill import drill_text
-
-        lines += ["", drill_text(r.drill), ""]
-    lines.append(f"  verdict      {'PASSED' if r.ok else 'FAILED'} in {r.seconds:.1f}s")
-    return "\n".join(lines)

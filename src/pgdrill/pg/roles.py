@@ -8,17 +8,16 @@ password, a hash or a setting's value (values can be secrets and live only in th
 encrypted-like-the-archive roles.sql).
 
 At restore time :func:`missing` lists those a target server lacks; :func:`create` makes stand-ins
-(``NOLOGIN``, no password, none of SUPERUSER/CREATEDB/CREATEROLE/REPLICATION/BYPASSRLS) that carry
-a comment naming pgdrill, the run and the time, so :func:`drop` removes exactly the roles a run
-created and :func:`sweep` can remove the ones a killed run left behind.
+(``NOLOGIN``, no password, none of SUPERUSER/CREATEDB/CREATEROLE/REPLICATION/BYPASSRLS) whose comment
+is the drill copy's marker (pgdrill, the run's host and pid, the time, the expiry), so :func:`drop`
+removes exactly the roles a run created and the copy's sweep (pgdrill.sources.scratch) removes the
+ones a killed run left behind.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 
 import psycopg
 from psycopg import sql
@@ -170,31 +169,20 @@ def missing(conn: Conn, roles: Iterable[Role], owners: bool = True, privileges: 
 
 
 # -- stand-ins ------------------------------------------------------------------------------------
-MARKER = "pgdrill stand-in"
-_MARKER_RE = re.compile(rf"^{MARKER} \(run (?P<run>\S+) at (?P<at>\S+)\)")
-
-
-def marker(run: str, at: datetime) -> str:
-    """The comment on a created role: what made it, for which run, when (for drop and sweep)."""
-    stamp = at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{MARKER} (run {run} at {stamp}): NOLOGIN, no password; created for a restore, not a real role"
-
-
-def create(conn: Conn, roles: Sequence[Role], run: str, at: datetime | None = None) -> list[str]:
+def create(conn: Conn, roles: Sequence[Role], comment: str) -> list[str]:
     """Create each role NOLOGIN with no password (keeping NOINHERIT, the one attribute that changes
-    what its grants mean), comment it with the marker, then grant the memberships the backup recorded
-    among roles that now exist. Returns the names created (a role that appeared meanwhile is skipped).
-    Each role is committed on its own, so a failure midway leaves a list the caller can drop."""
-    at = at or datetime.now(timezone.utc)
+    what its grants mean), with ``comment`` (a drill's copy marker, or a note saying who made it),
+    then grant the memberships the backup recorded among roles that now exist. Returns the names
+    created (a role that appeared meanwhile is skipped). Each role is committed on its own, so a
+    failure midway leaves roles that carry the comment, for the caller or a later sweep."""
     created: list[str] = []
-    note = marker(run, at)
     for role in roles:
         ident = sql.Identifier(role.name)
         inherit = sql.SQL("NOINHERIT" if "NOINHERIT" in role.attributes else "INHERIT")
         try:
             with conn.transaction():
                 conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN {}").format(ident, inherit))
-                conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(ident, sql.Literal(note)))
+                conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(ident, sql.Literal(comment)))
         except psycopg.errors.DuplicateObject:
             continue
         created.append(role.name)
@@ -208,21 +196,20 @@ def create(conn: Conn, roles: Sequence[Role], run: str, at: datetime | None = No
     return created
 
 
-def _is_ours(conn: Conn, name: str, run: str | None) -> bool:
+def comment_of(conn: Conn, name: str) -> str | None:
     row = conn.execute("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s",
                        (name,)).fetchone()
-    found = _MARKER_RE.match(str(row[0] or "")) if row else None
-    return found is not None and (run is None or found.group("run") == run)
+    return None if row is None or row[0] is None else str(row[0])
 
 
-def drop(conn: Conn, names: Iterable[str], run: str) -> list[str]:
-    """Drop the roles this run created (and only those: each must still carry this run's marker).
-    Returns one line per role that could not be dropped; never raises for a role."""
+def drop(conn: Conn, names: Iterable[str], comment: str) -> list[str]:
+    """Drop the roles created with ``comment`` (and only those: each must still carry it). Returns
+    one line per role that could not be dropped; never raises for a role."""
     problems = []
     for name in names:
         try:
-            if not _is_ours(conn, name, run):
-                problems.append(f"{name}: not dropped, it no longer carries this run's pgdrill marker")
+            if comment_of(conn, name) != comment:
+                problems.append(f"{name}: not dropped, it no longer carries the comment pgdrill gave it")
                 continue
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
         except psycopg.Error as exc:
@@ -231,26 +218,9 @@ def drop(conn: Conn, names: Iterable[str], run: str) -> list[str]:
     return problems
 
 
-def sweep(conn: Conn, older_than: timedelta = timedelta(hours=6), now: datetime | None = None) -> list[str]:
-    """Drop stand-ins left by runs that were killed before their cleanup (marker older than
-    ``older_than``; one that still owns something elsewhere stays). Returns the names dropped."""
-    now = now or datetime.now(timezone.utc)
+def commented(conn: Conn, prefix: str) -> list[tuple[str, str]]:
+    """(name, comment) of the roles whose comment starts with ``prefix`` (pgdrill's copy markers)."""
     rows = conn.execute("SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles "
-                        "WHERE shobj_description(oid, 'pg_authid') LIKE %s", (MARKER + " (run %",)).fetchall()
-    dropped = []
-    for name, comment in rows:
-        found = _MARKER_RE.match(str(comment or ""))
-        if not found:
-            continue
-        try:
-            at = datetime.strptime(found.group("at").rstrip(":"), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-        except ValueError:
-            continue
-        if now - at < older_than:
-            continue
-        try:
-            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(str(name))))
-            dropped.append(str(name))
-        except psycopg.Error:
-            continue  # still in use by a live restore, or owns objects: not ours to force
-    return dropped
+                        "WHERE starts_with(coalesce(shobj_description(oid, 'pg_authid'), ''), %s)",
+                        (prefix,)).fetchall()
+    return [(str(n), str(c)) for n, c in rows]

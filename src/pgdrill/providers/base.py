@@ -2,7 +2,8 @@
 
 A provider makes a short-lived writable copy ("branch") of a database as it was at a given instant,
 hands back a connection URL to it, and deletes it. Neon is one implementation; another provider is
-another subclass, and :mod:`pgdrill.pitr` never needs to know which one it drives.
+another subclass, and :class:`pgdrill.sources.branch.BranchSource` never needs to know which one it
+drives.
 
 Creation is split in two on purpose: :meth:`PitrProvider.create_branch` returns as soon as the
 provider has accepted the request, so the caller holds a reference to delete even when waiting for
@@ -74,6 +75,10 @@ class PitrProvider(abc.ABC):
     def describe(self) -> str:
         """One line naming the source, without secrets: "Neon project x, branch main"."""
 
+    def attach(self, progress: Progress | None) -> None:
+        """Where to report retries and long waits."""
+        return None
+
     @abc.abstractmethod
     def source_name(self) -> str:
         """The parent branch (or database) a branch is made from."""
@@ -90,6 +95,11 @@ class PitrProvider(abc.ABC):
     def wait_ready(self, ref: BranchRef, timeout: float, progress: Progress | None = None) -> ReadyBranch:
         """Wait until the branch accepts connections. Raises :class:`BranchFailed` when the provider
         says it failed."""
+
+    @abc.abstractmethod
+    def list_branches(self, prefix: str) -> list[BranchRef]:
+        """The branches of the project whose name starts with ``prefix`` (to find copies left by
+        earlier runs)."""
 
     @abc.abstractmethod
     def delete_branch(self, ref: BranchRef | None, name: str, timeout: float) -> Cleanup:

@@ -78,7 +78,7 @@ def list_json(cat: Catalog) -> dict[str, Any]:
 
 def list_text(cat: Catalog) -> str:
     if not cat.backups:
-        return "no backups"
+        return f"no backups in {cat.store}" if cat.store else "no backups"
     lines = [f"{'ID':<34} {'CREATED (UTC)':<20} {'SIZE':>10} {'TABLES':>6} {'ROWS':>10}  TAGS"]
     for m in cat.backups:
         # the databases of one --all-databases run are listed together, under their run id

@@ -42,11 +42,14 @@ def _restored_into(r: DrillRecord) -> str:
         versions.append(f"PostgreSQL {r.target_server_version}")
     if r.pg_restore_version:
         versions.append(f"pg_restore {r.pg_restore_version}")
+    elif r.restore_tool:
+        versions.append(r.restore_tool)
     return where + (f" ({', '.join(versions)})" if versions else "")
 
 
 def _rto_breakdown(r: DrillRecord) -> str:
-    return f"restore {fmt_seconds(r.restore_seconds)} + checks {fmt_seconds(r.checks_seconds)}"
+    fetch = f"fetch {fmt_seconds(r.fetch_seconds)} + " if r.fetch_seconds else ""
+    return f"{fetch}restore {fmt_seconds(r.restore_seconds)} + checks {fmt_seconds(r.checks_seconds)}"
 
 
 def _rpo_breakdown(r: DrillRecord) -> str:

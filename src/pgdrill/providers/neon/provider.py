@@ -86,6 +86,9 @@ class NeonProvider(PitrProvider):
     def describe(self) -> str:
         return f"Neon project {self.project_id}, branch {self.parent().name}"
 
+    def attach(self, progress: Progress | None) -> None:
+        self.client.on_retry = progress
+
     def source_name(self) -> str:
         return self.parent().name
 
@@ -124,6 +127,10 @@ class NeonProvider(PitrProvider):
                                          endpoint_id=endpoint)
         url = DatabaseUrl.parse(uri.reveal(), "Neon connection URI")
         return ReadyBranch(ref, url, db, ref.point_in_time or ref.created_at)
+
+    def list_branches(self, prefix: str) -> list[BranchRef]:
+        return [BranchRef(b.id, b.name, b.created_at or datetime.now(timezone.utc), b.parent_timestamp, b.expires_at)
+                for b in self.client.list_branches(self.project_id) if b.name.startswith(prefix)]
 
     def delete_branch(self, ref: BranchRef | None, name: str, timeout: float) -> Cleanup:
         branch_id = ref.id if ref else None

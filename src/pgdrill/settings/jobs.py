@@ -1,0 +1,226 @@
+"""One resolve step per job: :class:`~pgdrill.settings.Settings` in, that job's request out.
+
+Each function reads only through ``Settings`` (one precedence for every command), applies the job's
+rules about which settings go together, and returns a request the job can run — or raises a
+:class:`~pgdrill.errors.ConfigError` (exit 2) naming what to fix. Nothing here knows about click.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pgdrill import secrets
+from pgdrill.backup import BackupRequest
+from pgdrill.checks import ChecksConfig
+from pgdrill.errors import ConfigError
+from pgdrill.pg.scope import Scope
+from pgdrill.restore import RestoreRequest
+from pgdrill.settings import Settings
+from pgdrill.store import S3Options, Store, open_store
+
+if TYPE_CHECKING:
+    from pgdrill.drill import DrillRequest
+    from pgdrill.monitor import Thresholds
+    from pgdrill.predeploy import PredeployRequest
+    from pgdrill.prune import PruneRequest
+    from pgdrill.sources import Source
+    from pgdrill.table_restore import TableRestoreRequest
+
+DEFAULT_MAX_AGE = "26h"
+
+
+# -- shared pieces ----------------------------------------------------------------------------
+def store(s: Settings, *, required: bool = True) -> Store | None:
+    url = s.require("store") if required else s.text("store")
+    if not url:
+        return None
+    options = S3Options(sse=s.text("sse"), sse_kms_key_id=s.text("sse_kms_key_id"),
+                        object_lock_days=s.get("object_lock_days"))
+    return open_store(str(url), options)
+
+
+def identities(s: Settings) -> tuple[secrets.Secret, ...]:
+    """age identities to read encrypted backups: ``age_identity_file``, or the key itself in
+    PGDRILL_AGE_IDENTITY (a CI secret)."""
+    path = s.text("age_identity_file")
+    inline = s.env.get("PGDRILL_AGE_IDENTITY")
+    if not path and not inline:
+        return ()
+    from pgdrill import crypto
+
+    return tuple(crypto.load_identities(path or inline or ""))
+
+
+def recipients(s: Settings) -> tuple[str, ...]:
+    given = tuple(s.get("encrypt_to", ()) or ())
+    rfile = s.text("recipients_file")
+    if not given and not rfile:
+        return ()
+    from pgdrill import crypto
+
+    return tuple(crypto.parse_recipients(list(given), rfile))
+
+
+def checks(s: Settings) -> ChecksConfig:
+    return s.section("checks", ChecksConfig)
+
+
+def workdir(s: Settings) -> Path | None:
+    """Smoke commands run where pgdrill.yml is."""
+    return s.config.path.parent.absolute() if s.config.path else None
+
+
+# -- backup, restore --------------------------------------------------------------------------
+def backup(s: Settings) -> BackupRequest:
+    url = s.url("database_url", required=True)
+    assert url is not None
+    target = store(s)
+    assert target is not None
+    scope = Scope(*(tuple(s.get(name, ()) or ()) for name in (
+        "schema", "table", "exclude_schema", "exclude_table", "exclude_table_data")))
+    return BackupRequest(database_url=url, store=target, tags=tuple(s.get("tags", ()) or ()),
+                         environment=s.environment, encrypt_to=recipients(s), compress=s.text("compress"),
+                         scope=scope)
+
+
+def restore(s: Settings) -> RestoreRequest:
+    target = s.url("target_url", required=True)
+    assert target is not None
+    jobs = int(s.get("jobs", 1) or 1)
+    src = store(s)
+    assert src is not None
+    return RestoreRequest(
+        store=src, backup=str(s.get("backup_id", "latest") or "latest"), target_url=target,
+        clean=bool(s.get("clean")), confirm=s.text("confirm"), tables=tuple(s.get("tables", ()) or ()),
+        data_only=bool(s.get("data_only")), identities=identities(s),
+        # --keep-owners is accepted and ignored: owners and grants are restored by default now
+        no_owner=bool(s.get("no_owner")), no_privileges=bool(s.get("no_privileges")),
+        create_roles=bool(s.get("create_roles")),
+        # A parallel restore checks the archive itself before pg_restore starts: no read-through.
+        verify_first=not s.get("no_verify") and jobs == 1, atomic=jobs == 1, jobs=jobs,
+    )
+
+
+def point_in_time_restore(s: Settings) -> bool:
+    """``restore`` copies rows from a point-in-time source when a setting given now selects one."""
+    from pgdrill.sources.registry import selected
+
+    return selected(s) is not None
+
+
+def table_restore(s: Settings) -> tuple[Source, TableRestoreRequest]:
+    from pgdrill.sources.registry import source_for
+    from pgdrill.table_restore import TableRestoreRequest
+
+    if s.get("backup_id") not in (None, "", "latest"):
+        raise ConfigError("give a backup id or a point-in-time source (--neon-project/--at), not both")
+    tables = tuple(s.get("tables", ()) or ())
+    if not tables:
+        raise ConfigError("a point-in-time restore copies rows of the tables named with --table")
+    if not s.get("data_only"):
+        raise ConfigError("a point-in-time restore copies rows only: add --data-only")
+    target = s.url("target_url", required=True)
+    assert target is not None
+    source = source_for(s, "restore")
+    return source, TableRestoreRequest(tables=tables, target_url=target, confirm=s.text("confirm"),
+                                       missing_only=bool(s.get("missing_only")))
+
+
+# -- drill --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DrillPlan:
+    """A drill ready to run: its source and its request."""
+
+    source: Source
+    request: DrillRequest
+
+
+def drill(s: Settings) -> DrillPlan:
+    from pgdrill.drill import DrillRequest, DrillSettings
+    from pgdrill.sources.registry import source_for
+
+    settings = s.section("drill", DrillSettings)
+    source = source_for(s, "drill")
+    records = store(s, required=False)
+    req = DrillRequest(
+        checks=checks(s), settings=settings, rto_target=s.duration("rto_target"), rpo_target=s.duration("rpo_target"),
+        environment=s.environment, records=records, keep=bool(s.get("keep")), cwd=workdir(s),
+    )
+    return DrillPlan(source, req)
+
+
+# -- prune ----------------------------------------------------------------------------------------
+def max_age(s: Settings) -> timedelta | None:
+    """--max-age > PGDRILL_MAX_AGE > pgdrill.yml max_age > 26h; 'off' disables the age refusal."""
+    value = s.get("max_age", DEFAULT_MAX_AGE)
+    if str(value).strip().lower() in ("off", "none", "0"):
+        return None
+    seconds = s.duration("max_age", DEFAULT_MAX_AGE)
+    return timedelta(seconds=seconds) if seconds else None
+
+
+def require_one_of(s: Settings, names: dict[str, str], why: str) -> None:
+    for name, flag in names.items():
+        if s.given_now(name):
+            raise ConfigError(f"{flag} does not apply to {why}")
+
+
+# -- predeploy ----------------------------------------------------------------------------------
+def predeploy(s: Settings) -> PredeployRequest:
+    from pgdrill.predeploy import PredeployRequest, PredeploySettings
+
+    url = s.url("database_url", required=True)
+    assert url is not None
+    target = store(s)
+    assert target is not None
+    rehearse = bool(s.get("rehearse"))
+    return PredeployRequest(
+        database_url=url, store=target, release_check=s.text("release_check"), rehearse=rehearse,
+        scratch_url=s.url("scratch_url") if rehearse else None,
+        migrate_command=s.text("migrate_command") if rehearse else None,
+        settings=s.section("predeploy", PredeploySettings), tags=tuple(s.get("extra_tags", ()) or ()),
+        environment=s.environment, encrypt_to=recipients(s), identities=identities(s), compress=s.text("compress"),
+    )
+
+
+# -- prune ----------------------------------------------------------------------------------------
+def prune(s: Settings) -> PruneRequest:
+    from pgdrill.prune import PruneRequest
+    from pgdrill.retention import Policy, parse_tag_rule, policy_from_options
+
+    base = s.section("retention", Policy)
+    policy = policy_from_options(
+        base, **{k: s.given.get(k) for k in ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly",
+                                            "keep_yearly", "keep_within")},
+        keep_tags=[parse_tag_rule(t) for t in s.given.get("keep_tags", ())],
+    )
+    target = store(s)
+    assert target is not None
+    return PruneRequest(target, policy, max_age=max_age(s), force=bool(s.get("force")), dry_run=bool(s.get("dry_run")))
+
+
+# -- monitor ----------------------------------------------------------------------------------------
+def thresholds(s: Settings) -> Thresholds:
+    """Flags > the `monitor:` section > the top-level `max_age` (shared with prune) > defaults."""
+    from pgdrill.monitor import Thresholds, parse_fraction, thresholds_from_options
+
+    base = s.section("monitor", Thresholds)
+    if "max_age" not in base.model_fields_set and s.in_file("max_age"):
+        base = thresholds_from_options(base, max_age=s.config.flag("max_age", s.environment))
+    overrides: dict[str, object] = {}
+    for name in ("max_age", "schedule"):
+        if s.given_now(name):
+            overrides[name] = s.given[name]
+    if s.given_now("max_drill_age"):
+        value = str(s.given["max_drill_age"])
+        if value.strip().lower() in ("off", "none"):
+            base = base.model_copy(update={"max_drill_age": None})
+        else:
+            overrides["max_drill_age"] = value
+    for name in ("size_deviation", "row_drop"):
+        if s.given_now(name):
+            overrides[name] = parse_fraction(str(s.given[name]), s.where(name))
+    return thresholds_from_options(base, **overrides)

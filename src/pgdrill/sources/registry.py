@@ -1,0 +1,73 @@
+"""Which source a command uses, from its settings: one table, no if-branches in the commands.
+
+A source is **selected** by a setting given now (on the command line or as ``PGDRILL_*``):
+``--neon-project`` picks the Neon source, and so on for each kind below. pgdrill.yml alone does not
+turn every drill into, say, a Neon drill — unless it configures no store at all and exactly one other
+kind of source, which is then the only thing there is to drill. With nothing selected, a drill
+restores a backup from the store.
+
+Adding a source is a module with a ``from_settings(settings, purpose)`` function and one line here;
+the drill, the checks and the reports do not change.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from pgdrill.errors import ConfigError
+from pgdrill.settings import Settings, flag_name
+
+if TYPE_CHECKING:
+    from pgdrill.sources.base import Source
+
+Purpose = Literal["drill", "restore"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    module: str  # holds from_settings(settings, purpose) -> Source
+    selected_by: tuple[str, ...]  # a setting given now that selects this kind
+    also_by: tuple[str, ...] = ()  # selects it when no other kind is selected (e.g. --at alone: Neon)
+    configured_by: tuple[str, ...] = ()  # keys that, in pgdrill.yml, configure it
+
+    def build(self, s: Settings, purpose: Purpose) -> Source:
+        module = importlib.import_module(self.module)
+        source: Source = module.from_settings(s, purpose)
+        return source
+
+
+STORED_BACKUP = Kind("backup", "pgdrill.sources.backup", ("store",), configured_by=("store",))
+#: the sources besides the store's backups, each selected by its own setting
+KINDS: tuple[Kind, ...] = (
+    Kind("neon", "pgdrill.sources.neon", ("neon_project",), also_by=("at",), configured_by=("neon_project",)),
+)
+
+
+def selected(s: Settings) -> Kind | None:
+    """The kind of source a setting given now selects (None: none does)."""
+    chosen = [k for k in KINDS if any(s.given_now(n) for n in k.selected_by)]
+    if len(chosen) > 1:
+        flags = " and ".join(flag_name(k.selected_by[0]) for k in chosen)
+        raise ConfigError(f"{flags} pick different sources", "give one of them")
+    if chosen:
+        return chosen[0]
+    by_default = [k for k in KINDS if any(s.given_now(n) for n in k.also_by)]
+    return by_default[0] if len(by_default) == 1 else None
+
+
+def kind_for(s: Settings) -> Kind:
+    kind = selected(s)
+    if kind is not None:
+        return kind
+    if not any(s.get(n) for n in STORED_BACKUP.configured_by):
+        configured = [k for k in KINDS if any(s.in_file(n) for n in k.configured_by)]
+        if len(configured) == 1:
+            return configured[0]
+    return STORED_BACKUP
+
+
+def source_for(s: Settings, purpose: Purpose) -> Source:
+    return kind_for(s).build(s, purpose)
