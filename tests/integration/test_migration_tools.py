@@ -46,14 +46,10 @@ def _config(tmp_path: Path, doc: dict[str, Any]) -> str:
     return str(path)
 
 
-def _drill(capsys: pytest.CaptureFixture[str], cfg: str, store: str, pg: PgServer, cwd: Path) -> dict[str, Any]:
-    old = os.getcwd()
-    os.chdir(cwd)  # expected_command runs in the drill's working directory
-    try:
-        r = pgdrill(capsys, "--config", cfg, "drill", "--store", store, "--scratch-url", pg.admin_url.conninfo(),
-                    "--json")
-    finally:
-        os.chdir(old)
+def _drill(capsys: pytest.CaptureFixture[str], cfg: str, store: str, pg: PgServer) -> dict[str, Any]:
+    # expected_command runs where pgdrill.yml is: _config writes it into the project
+    r = pgdrill(capsys, "--config", cfg, "drill", "--store", store, "--scratch-url", pg.admin_url.conninfo(),
+                "--json")
     assert r.code in (0, 1), r.err
     return {c["name"]: c for c in r.json()["checks"]}
 
@@ -126,13 +122,13 @@ def test_alembic_several_migration_tables_are_reported_and_table_names_one(
     assert "migration_head" not in doc  # never one picked silently
 
     checks = {"migration": {"expected_command": f"{BIN / 'alembic'} current"}, "sequences": "off"}
-    found = _drill(capsys, _config(tmp_path, {"checks": checks}), store, pg, project)["migration head"]
+    found = _drill(capsys, _config(project, {"checks": checks}), store, pg)["migration head"]
     assert found["status"] == "fail", found
     assert "2 migration tables" in found["detail"] and "checks.migration.table" in found["detail"]
     assert "b2c3d4e5f6a7 in app.alembic_version" in found["detail"] and "public.alembic_version" in found["detail"]
 
     checks["migration"]["table"] = "app.alembic_version"
-    found = _drill(capsys, _config(tmp_path, {"checks": checks}), store, pg, project)["migration head"]
+    found = _drill(capsys, _config(project, {"checks": checks}), store, pg)["migration head"]
     # `alembic current` prints "b2c3d4e5f6a7 (head)" on stdout and its INFO log lines on stderr
     assert found["status"] == "pass", found
     assert found["detail"] == ("alembic head b2c3d4e5f6a7 in app.alembic_version, as expected (from "
@@ -233,7 +229,7 @@ def test_django_head_is_the_leaf_migration_of_every_app(capsys: pytest.CaptureFi
     checks = {"migration": {"expected_command": [sys.executable, "-c", LEAVES]}, "sequences": "off"}
     os.environ.update(env)
     try:
-        found = _drill(capsys, _config(tmp_path, {"checks": checks}), store, pg, project)["migration head"]
+        found = _drill(capsys, _config(project, {"checks": checks}), store, pg)["migration head"]
     finally:
         for k in env:
             os.environ.pop(k, None)
@@ -270,6 +266,6 @@ def test_knex_current_version_output_is_understood(capsys: pytest.CaptureFixture
 
     checks = {"migration": {"expected_command": f"{KNEX} migrate:currentVersion"},
               "sequences": "off"}
-    found = _drill(capsys, _config(tmp_path, {"checks": checks}), store, pg, project)["migration head"]
+    found = _drill(capsys, _config(project, {"checks": checks}), store, pg)["migration head"]
     assert found["status"] == "pass", found
     assert found["detail"] == "knex head 20261201193402 in public.knex_migrations, as expected (from expected_command)"
