@@ -293,6 +293,14 @@ def test_all_databases_round_trip(capsys: pytest.CaptureFixture[str], fresh_serv
     assert src.cluster is not None
     dest = start_local_from(src.cluster.bin_dir)
     try:
+        # a drill of the run: each database its own scratch copy and record, stand-in roles dropped after
+        before = server_roles(dest.admin_url)
+        r = pgdrill(capsys, "drill", "--backup", run_id, "--store", store, "--scratch-url", dest.admin_url.conninfo(),
+                    "--json")
+        assert r.code == 0, r.out + r.err
+        drills = r.json()["drills"]
+        assert [d["source_database"] for d in drills] == ["billing", "crm", "postgres", "shop"]
+        assert all(d["passed"] for d in drills) and server_roles(dest.admin_url) == before
         r = pgdrill(capsys, "restore", run_id, "--store", store, "--target-url", dest.admin_url.conninfo(), "--json")
         assert r.code == 2 and roles.owner in r.err  # the roles are missing: refused before anything
         r = pgdrill(capsys, "restore", run_id, "--store", store, "--target-url", dest.admin_url.conninfo(),

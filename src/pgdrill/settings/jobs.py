@@ -152,6 +152,24 @@ def drill(s: Settings) -> DrillPlan:
     return DrillPlan(source, req)
 
 
+def drill_plans(s: Settings) -> list[DrillPlan]:
+    """The drill's plan, or — when ``--backup`` names an ``--all-databases`` run — one plan per
+    database of that run (each restored into its own scratch database, each its own record)."""
+    from dataclasses import replace
+
+    from pgdrill.catalog import load as load_catalog
+    from pgdrill.sources.backup import StoredBackupSource
+
+    plan = drill(s)
+    src = plan.source
+    if not isinstance(src, StoredBackupSource) or src.store is None or src.backup in ("", "latest"):
+        return [plan]
+    cat = load_catalog(src.store)
+    if not cat.is_run(src.backup):
+        return [plan]
+    return [DrillPlan(replace(src, backup=m.id, manifest=m), plan.request) for m in cat.run(src.backup)]
+
+
 # -- prune ----------------------------------------------------------------------------------------
 def max_age(s: Settings) -> timedelta | None:
     """--max-age > PGDRILL_MAX_AGE > pgdrill.yml max_age > 26h; 'off' disables the age refusal."""
