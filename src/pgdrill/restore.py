@@ -411,16 +411,16 @@ def provide_roles(store: Store, m: Manifest, identities: Sequence[Secret], url: 
     return create_missing_roles(url, lacking, comment, progress)
 
 
-def drop_stand_ins(url: DatabaseUrl, names: Sequence[str], comment: str) -> list[str]:
-    """Drop the stand-ins created with ``comment`` (after the database that used them). One line per
-    role that stayed; never raises."""
+def drop_stand_ins(url: DatabaseUrl, names: Sequence[str], comment: str) -> tuple[list[str], list[str]]:
+    """Drop the stand-ins created with ``comment`` (after the database that used them): (problems,
+    roles still used by another database). Never raises."""
     if not names:
-        return []
+        return [], []
     try:
         with connect(url, role="scratch server") as conn:
             return roles.drop(conn, names, comment)
     except PgdrillError as exc:
-        return [f"{', '.join(names)}: {exc.message}"]
+        return [f"{', '.join(names)}: {exc.message}"], []
 
 
 def create_missing_roles(url: DatabaseUrl, missing: Sequence[roles.Role], comment: str,

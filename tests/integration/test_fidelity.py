@@ -5,6 +5,7 @@ it is touched; a drill into a server that has none of them passes and leaves no 
 from __future__ import annotations
 
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -322,3 +323,27 @@ def test_manifest_of_an_old_backup_still_parses() -> None:
         "sha256": "0" * 64, "object_key": "backups/20260101T000000000Z-0123456789ab/archive.pgdump",
         "server_version": "16.4", "pg_dump_version": "16.4", "pgdrill_version": "0.1.0"})
     assert m.roles is None and m.privileges is None and m.sequences is None and m.run_id is None
+
+
+def test_a_stand_in_another_copy_still_uses_is_left_for_a_later_sweep(pg: PgServer) -> None:
+    """Two drills on one scratch server need the same role: the first made it, the second found it.
+    When the first ends, the role still owns the second's objects: left (not a failure), swept later."""
+    from pgdrill.pg import roles
+
+    name = f"fid_shared_{uuid.uuid4().hex[:6]}"
+    other = pg.create_database()
+    try:
+        with psycopg.connect(pg.admin_url.conninfo(), autocommit=True) as conn:
+            assert roles.create(conn, [roles.Role(name, ("owner",))], "pgdrill-copy:test") == [name]
+            assert roles.create(conn, [roles.Role(name, ("owner",))], "pgdrill-copy:test") == []  # exists: skipped
+        with psycopg.connect(other.conninfo(), autocommit=True) as conn:
+            conn.execute(f"CREATE TABLE t (id int); ALTER TABLE t OWNER TO {name}")  # type: ignore[arg-type]
+        with psycopg.connect(pg.admin_url.conninfo(), autocommit=True) as conn:
+            assert roles.drop(conn, [name], "pgdrill-copy:other") == (
+                [f"{name}: not dropped, it no longer carries the comment pgdrill gave it"], [])
+            assert roles.drop(conn, [name], "pgdrill-copy:test") == ([], [name])
+    finally:
+        pg.drop_database(other.dbname)
+    with psycopg.connect(pg.admin_url.conninfo(), autocommit=True) as conn:
+        assert roles.drop(conn, [name], "pgdrill-copy:test") == ([], [])
+        assert roles.existing(conn, [name]) == set()

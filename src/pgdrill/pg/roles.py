@@ -202,20 +202,24 @@ def comment_of(conn: Conn, name: str) -> str | None:
     return None if row is None or row[0] is None else str(row[0])
 
 
-def drop(conn: Conn, names: Iterable[str], comment: str) -> list[str]:
+def drop(conn: Conn, names: Iterable[str], comment: str) -> tuple[list[str], list[str]]:
     """Drop the roles created with ``comment`` (and only those: each must still carry it). Returns
-    one line per role that could not be dropped; never raises for a role."""
-    problems = []
+    (one line per role that could not be dropped, the roles still used by another database — another
+    run's copy on a shared server: left for the sweep once that copy is gone). Never raises for a role."""
+    problems: list[str] = []
+    in_use: list[str] = []
     for name in names:
         try:
             if comment_of(conn, name) != comment:
                 problems.append(f"{name}: not dropped, it no longer carries the comment pgdrill gave it")
                 continue
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+        except psycopg.errors.DependentObjectsStillExist:
+            in_use.append(name)
         except psycopg.Error as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             problems.append(f"{name}: {first}")
-    return problems
+    return problems, in_use
 
 
 def commented(conn: Conn, prefix: str) -> list[tuple[str, str]]:

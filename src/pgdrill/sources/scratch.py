@@ -127,9 +127,11 @@ class RoleDrop:
     def __call__(self) -> str:
         from pgdrill.restore import drop_stand_ins
 
-        problems = drop_stand_ins(self.admin, [self.name], self.comment)
+        problems, in_use = drop_stand_ins(self.admin, [self.name], self.comment)
         if problems:
             raise TargetError(problems[0])
+        if in_use:
+            raise TargetError("still used by objects in another database (a live copy)")
         return "dropped"
 
 
@@ -223,11 +225,16 @@ class DatabaseCopySource(Source):
             return replace(result, detail=f"{result.detail}; stand-in roles {names} left with it")
         from pgdrill.restore import drop_stand_ins
 
-        problems = drop_stand_ins(self.scratch_url, copy.stand_in_roles, copy.marker.to_text())
+        problems, in_use = drop_stand_ins(self.scratch_url, copy.stand_in_roles, copy.marker.to_text())
         if problems:
             return replace(result, status="fail", detail=f"{result.detail}; stand-in roles left: {'; '.join(problems)}",
                            items=tuple(problems))
-        return replace(result, detail=f"{result.detail}; stand-in role(s) {names} dropped")
+        dropped = [n for n in copy.stand_in_roles if n not in in_use]
+        detail = f"{result.detail}; stand-in role(s) {', '.join(dropped) or 'none'} dropped"
+        if in_use:
+            # Another run's copy on this server uses them too (it found them and made none): swept later.
+            detail += f"; {', '.join(in_use)} still used by another copy, left for a later sweep"
+        return replace(result, detail=detail)
 
     def _kept(self, copy: RestoredCopy) -> str:
         roles = f"; stand-in roles {', '.join(copy.stand_in_roles)} kept with it" if copy.stand_in_roles else ""
