@@ -590,6 +590,7 @@ def run_restore_run(req: RestoreRequest, cat: Catalog, progress: Progress | None
     """Restore every database of an --all-databases run into a database of the same name on the
     server of ``req.target_url``. Everything is checked before anything is written: the run is
     complete, every target database is absent or empty, the roles exist (or are created once)."""
+    req.validate()
     members = cat.run(req.backup)
     server = req.target_url
     targets: list[tuple[Manifest, DatabaseUrl, bool]] = []

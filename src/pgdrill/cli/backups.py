@@ -135,6 +135,7 @@ def restore(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     from pgdrill.restore import run_restore, run_restore_run
 
     req = jobs.restore(s)
+    req.validate()  # usage errors first, before the store is read
     cat = catalog.load(req.store)
     if cat.is_run(req.backup):
         jobs.require_one_of(s, {"clean": "--clean", "tables": "--table", "data_only": "--data-only"},
