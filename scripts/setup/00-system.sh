@@ -13,3 +13,11 @@ fi
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --create-home postgres
 fi
+# The compressors cron scripts pipe pg_dump into: the archive-set tests make their dumps with them.
+missing=""
+for tool in gzip bzip2 zstd lz4; do
+    command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+done
+if [ -n "$missing" ] && [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gzip bzip2 zstd lz4 >/dev/null
+fi

@@ -58,6 +58,9 @@ class FlagDefaults(BaseModel):
     production_databases: list[str] | None = None
     neon_project: str | None = None
     neon_branch: str | None = None
+    archives: str | None = None
+    compare_url: str | None = None
+    compare_tolerance: str | float | None = None
 
 
 def _format_error(path: Path, exc: ValidationError, prefix: str = "") -> ConfigError:

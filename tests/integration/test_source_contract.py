@@ -1,8 +1,9 @@
 """One contract, every Source: a stored backup restored into a scratch database, a Neon branch (through
-the local Neon API stand-in), and a test-only source whose copy is a private server on a fresh data
-directory. Each must yield a connectable copy that says what point in time it holds, destroy it after
-success, a failing check and an interrupt, keep it with --keep, refuse a production target before
-making anything, and sweep the copy a SIGKILLed run left behind.
+the local Neon API stand-in), a dump made by pg_dump alone in a folder of such dumps (an archive set),
+and a test-only source whose copy is a private server on a fresh data directory. Each must yield a
+connectable copy that says what point in time it holds, destroy it after success, a failing check and
+an interrupt, keep it with --keep, refuse a production target before making anything, and sweep the
+copy a SIGKILLed run left behind.
 """
 
 from __future__ import annotations
@@ -81,6 +82,28 @@ def _backup_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
     return Harness("backup", spec, lambda: _scratch_dbs(pg, prefix), production, remove=remove)
 
 
+def _archive_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
+    from pgdrill.sources.archives import ArchiveSource
+
+    from support.archives import make_source
+
+    pg: PgServer = request.getfixturevalue("pg")
+    src = make_source(pg)
+    request.addfinalizer(lambda: pg.drop_database(src.url.dbname))
+    src.shell('pg_dump --format=custom "$DB" > backups/app-20251025.dump', tmp_path)
+    pattern = f"{tmp_path}/backups/app-*.dump"
+    prefix = "pgdrill_contract_" + uuid.uuid4().hex[:6]
+    spec = {"kind": "archive", "scratch_url": pg.admin_url.conninfo(), "prefix": prefix, "archives": pattern}
+
+    def production(url: DatabaseUrl) -> Source:
+        return ArchiveSource(target_url=url, production_databases=(url.dbname,), prefix=prefix, archives=pattern)
+
+    def remove(name: str) -> None:
+        pg.drop_database(name)
+
+    return Harness("archive", spec, lambda: _scratch_dbs(pg, prefix), production, remove=remove)
+
+
 def _neon_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
     from pgdrill.sources.branch import BranchSource
 
@@ -126,9 +149,10 @@ def _initdb_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
     return Harness("initdb", spec, copies, production, remove=remove)
 
 
-@pytest.fixture(params=["backup", "neon", "initdb"])
+@pytest.fixture(params=["backup", "neon", "archive", "initdb"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    make = {"backup": _backup_harness, "neon": _neon_harness, "initdb": _initdb_harness}[request.param]
+    make = {"backup": _backup_harness, "neon": _neon_harness, "archive": _archive_harness,
+            "initdb": _initdb_harness}[request.param]
     h = make(request, tmp_path)
     yield h
     for name in h.copies():  # whatever a failing test left, so the next test starts clean

@@ -82,6 +82,11 @@ def build(spec: dict[str, Any]) -> Source:
         return BranchSource(NeonProvider(client, spec["project_id"], poll=0, failed_grace=0.0))
     if kind == "initdb":
         return InitdbSource(root=Path(spec["root"]), server_bin=Path(spec["server_bin"]))
+    if kind == "archive":
+        from pgdrill.sources.archives import ArchiveSource
+
+        return ArchiveSource(scratch_url=DatabaseUrl.parse(spec["scratch_url"]), prefix=spec["prefix"],
+                             archives=spec["archives"], archive=spec.get("archive", "latest"))
     raise ValueError(f"unknown source kind {kind}")
 
 

@@ -11,15 +11,16 @@ an unreachable database raises (a :class:`~pgdrill.errors.SourceError`, infrastr
 
 Layout: ``results`` (what a check found), ``config`` (the ``checks:`` section of pgdrill.yml),
 ``base`` (context, the Check class, the runner loop), one module per family of checks
-(``contents``, ``migration``, ``sql``, ``smoke``), and ``runner`` (which checks, in which order).
+(``contents``, ``drop``, ``migration``, ``sql``, ``smoke``), and ``runner`` (which checks, in which order).
 """
 
-from pgdrill.checks.base import Check, CheckContext, Expected, execute
+from pgdrill.checks.base import Baseline, Check, CheckContext, Expected, execute
 from pgdrill.checks.config import ChecksConfig, MigrationConfig, Severity, SmokeCommand, SqlAssertion
 from pgdrill.checks.results import CheckResult, RestoreOutcome, Status, failed, one_line
 from pgdrill.checks.runner import build_checks, run_checks
 
 __all__ = [
+    "Baseline",
     "Check",
     "CheckContext",
     "CheckResult",

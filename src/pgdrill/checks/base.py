@@ -44,16 +44,24 @@ class Expected:
     compares nothing (it skips, or checks only the copy itself).
 
     ``same_instant`` is False when the expectations describe another moment than the copy (a Neon
-    branch compared with the newest backup's manifest): row counts then differ by design.
+    branch compared with the newest backup's manifest): row counts then differ by design, unless a
+    ``tolerance`` says by how much they may (a read replica counted while the drill runs).
+
+    A dump made by other tools knows its tables but not their counts: ``listed_tables`` must exist and
+    are counted. ``previous`` holds the counts an earlier copy of the same source had, so a table
+    whose rows dropped sharply since then is flagged.
     """
 
-    tables: Mapping[str, int] | None = None  # schema.table → exact row count
+    tables: Mapping[str, int] | None = None  # schema.table → row count
     schemas: Sequence[str] | None = None
-    extensions: Mapping[str, str] | None = None  # name → version
+    extensions: Mapping[str, str] | None = None  # name → version ("" when only the name is known)
     migration_head: str | None = None
     same_instant: bool = True
     label: str = "manifest"  # how details name where the expectations came from
     taken_at: datetime | None = None  # the instant the expectations describe
+    listed_tables: Sequence[str] | None = None  # tables that must exist, counts unknown (an archive's TOC)
+    tolerance: float = 0.0  # relative difference allowed per table in ``tables``
+    previous: Baseline | None = None
     materialized_views: Mapping[str, int] | None = None  # populated ones: row counts
     data_excluded: Sequence[str] = ()  # tables dumped without their rows on purpose (--exclude-table-data)
     left_out: Sequence[str] = ()  # tables left out on purpose (--exclude-table), for the details
@@ -78,6 +86,18 @@ class Expected:
         return sum((self.tables or {}).values())
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """Row counts an earlier copy of the same source held (``label`` names it), and how far a table
+    may fall since then: more than ``drop`` (a fraction) of at least ``min_rows`` rows is flagged."""
+
+    tables: Mapping[str, int]
+    label: str
+    drop: float = 0.2
+    min_rows: int = 100
+    ignore: Sequence[str] = ()
+
+
 @dataclass
 class CheckContext:
     """What a check may look at: the restored database and, when known, what it should hold."""
@@ -89,6 +109,15 @@ class CheckContext:
     cwd: Path | None = None
     _conn: Conn | None = field(default=None, repr=False)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
+    counted: dict[str, int] | None = None  # exact counts of the copy's tables, once a check counted them
+
+    def row_counts(self) -> dict[str, int]:
+        """Exact ``count(*)`` of every table, counted once per run (the drill record keeps them)."""
+        if self.counted is None:
+            from pgdrill.pg import stats
+
+            self.counted = stats.count_rows(self.conn())
+        return self.counted
 
     def conn(self) -> Conn:
         """One shared autocommit connection; reopened if a check's failure closed it."""

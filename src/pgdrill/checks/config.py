@@ -111,6 +111,7 @@ class ChecksConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     row_counts: SeverityField = "fail"
+    row_drop: SeverityField = "fail"  # a table's rows fell sharply since the previous copy (archive sets)
     schemas: SeverityField = "fail"
     extensions: SeverityField = "fail"
     sequences: SeverityField = "fail"

@@ -57,6 +57,7 @@ class RestoreOutcome:
     errors: tuple[str, ...] = ()
     integrity_error: str | None = None
     duration: float = 0.0
+    tool: str = "pg_restore"  # what restored it: pg_restore, or psql for a plain SQL dump
 
     @property
     def trusted(self) -> bool:

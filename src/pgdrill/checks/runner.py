@@ -14,6 +14,7 @@ from pgdrill.checks.contents import (
     SchemasCheck,
     SequencesCheck,
 )
+from pgdrill.checks.drop import RowDropCheck
 from pgdrill.checks.migration import MigrationHeadCheck
 from pgdrill.checks.privileges import PrivilegesCheck
 from pgdrill.checks.results import CheckResult, RestoreOutcome
@@ -27,14 +28,17 @@ def _with_severity(check: Check, severity: Severity) -> Check:
     return check
 
 
-def build_checks(cfg: ChecksConfig | None = None, *, restore: bool = False) -> list[Check]:
+def build_checks(cfg: ChecksConfig | None = None, *, restore: bool = False, baseline: bool = False) -> list[Check]:
     """The checks in the order they run. Read-only checks come first: a smoke command (e.g.
-    ``alembic upgrade head``) may change the migration head and the rows."""
+    ``alembic upgrade head``) may change the migration head and the rows. ``baseline``: the source
+    knows an earlier copy's counts (the row-drop check)."""
     cfg = cfg or ChecksConfig()
     out: list[Check] = [RestoreErrorsCheck()] if restore else []
-    for check, severity in ((SchemasCheck(), cfg.schemas), (ExtensionsCheck(), cfg.extensions),
-                            (RowCountsCheck(), cfg.row_counts), (SequencesCheck(), cfg.sequences),
-                            (PrivilegesCheck(), cfg.privileges)):
+    checks: list[tuple[Check, Severity]] = [(SchemasCheck(), cfg.schemas), (ExtensionsCheck(), cfg.extensions),
+                                            (RowCountsCheck(), cfg.row_counts)]
+    if baseline:
+        checks.append((RowDropCheck(), cfg.row_drop))
+    for check, severity in (*checks, (SequencesCheck(), cfg.sequences), (PrivilegesCheck(), cfg.privileges)):
         if severity != "off":
             out.append(_with_severity(check, severity))
     if cfg.migration.severity != "off":
@@ -46,18 +50,23 @@ def build_checks(cfg: ChecksConfig | None = None, *, restore: bool = False) -> l
 
 def run_checks(url: DatabaseUrl, expected: Expected | None = None, cfg: ChecksConfig | None = None, *,
                restore: RestoreOutcome | None = None, env: Mapping[str, str] | None = None,
-               cwd: Path | None = None, progress: Progress | None = None) -> list[CheckResult]:
+               cwd: Path | None = None, progress: Progress | None = None,
+               row_counts: dict[str, int] | None = None) -> list[CheckResult]:
     """Check the database at ``url``: the entry point for drills of any kind.
 
     ``expected`` enables the comparisons with the source (schemas, extensions, row counts, recorded
-    migration head); ``restore`` adds the restore check first. Raises SourceError only when the
-    database cannot be reached at all.
+    migration head); ``restore`` adds the restore check first. ``row_counts``, when given, receives
+    the per-table counts the checks took (before any smoke command ran). Raises SourceError only when
+    the database cannot be reached at all.
     """
     ctx = CheckContext(url, expected, restore, env, cwd)
     try:
         ctx.conn()  # unreachable is infrastructure trouble, not a failed check
-        return execute(build_checks(cfg, restore=restore is not None), ctx, progress)
+        baseline = expected is not None and expected.previous is not None
+        return execute(build_checks(cfg, restore=restore is not None, baseline=baseline), ctx, progress)
     finally:
+        if row_counts is not None and ctx.counted is not None:
+            row_counts.update(ctx.counted)
         ctx.close()
 
 

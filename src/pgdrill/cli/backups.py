@@ -17,8 +17,8 @@ from pgdrill.cli.base import (
     settings_of,
     warn,
 )
-from pgdrill.cli.sources import restore_options
-from pgdrill.errors import CheckFailed
+from pgdrill.cli.sources import archives_option, restore_options
+from pgdrill.errors import CheckFailed, IntegrityError
 from pgdrill.report import backups as render
 from pgdrill.settings import jobs
 
@@ -61,12 +61,22 @@ def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
 
 
 @cli.command("list")
+@archives_option
 @common()
 @click.pass_context
 def list_(ctx: click.Context, /, as_json: bool, **_: object) -> None:
-    """List complete backups, oldest first."""
+    """List complete backups, oldest first (with --archives: the archives of the set)."""
     from pgdrill import catalog
 
+    pattern = jobs.archive_set(settings_of(ctx))
+    if pattern is not None:
+        from pgdrill.archives import ArchiveSet
+        from pgdrill.report import archives as render_archives
+
+        aset = ArchiveSet.load(pattern)
+        aset.require()
+        emit(as_json, render_archives.list_json(aset), render_archives.list_text(aset))
+        return
     store = jobs.store(settings_of(ctx))
     assert store is not None
     cat = catalog.load(store)
@@ -77,14 +87,27 @@ def list_(ctx: click.Context, /, as_json: bool, **_: object) -> None:
 
 @cli.command()
 @click.argument("backup_id", default="latest", metavar="ID|latest")
+@archives_option
 @identity_option
 @common()
 @click.pass_context
 def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) -> None:
-    """Read a stored backup back: size, sha256 and a readable archive."""
+    """Read a stored backup back: size, sha256 and a readable archive.
+
+    With --archives: read archive ID (a name, or latest) of the set to its end."""
     from pgdrill.verify import run_verify
 
     s = settings_of(ctx)
+    pattern = jobs.archive_set(s)
+    if pattern is not None:
+        from pgdrill.archives.commands import run_verify as verify_archive
+        from pgdrill.report import archives as render_archives
+
+        report = verify_archive(pattern, backup_id, jobs.store(s, required=False), progress_printer(ctx))
+        for line in report.warnings:
+            warn(line)
+        emit(as_json, render_archives.verify_json(report), render_archives.verify_text(report))
+        return
     store = jobs.store(s)
     assert store is not None
     result = run_verify(store, backup_id, jobs.identities(s), progress_printer(ctx))
@@ -116,6 +139,7 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
 @identity_option
 @common()
 @restore_options
+@archives_option
 @click.pass_context
 def restore(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     """Restore a backup into a database, with its owners, grants and database settings.
@@ -126,8 +150,12 @@ def restore(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     ID may name an --all-databases run: every database of it is restored into a database of the same
     name on the --target-url server (created when missing; refused when one holds tables).
 
-    With --neon-project and --at: copy the --table rows as they were then from a Neon branch."""
+    With --neon-project and --at: copy the --table rows as they were then from a Neon branch.
+    With --archives: restore archive ID (a name, or latest) of the set."""
     s = settings_of(ctx)
+    if jobs.archive_set(s) is not None:
+        _archive_restore(ctx, as_json)
+        return
     if jobs.point_in_time_restore(s):
         _table_restore(ctx, as_json)
         return
@@ -153,6 +181,20 @@ def restore(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     publish_outcome(ctx, render.restore_outcome(result))
     if not result.ok:
         raise CheckFailed(f"restore of {result.manifest.id} reported {result.error_count} error(s)")
+
+
+def _archive_restore(ctx: click.Context, as_json: bool) -> None:
+    from pgdrill.archives.commands import run_restore as restore_archive
+    from pgdrill.report import archives as render_archives
+
+    req = jobs.archive_restore(settings_of(ctx))
+    result = restore_archive(req, progress_printer(ctx))
+    emit(as_json, render_archives.restore_json(result), render_archives.restore_text(result))
+    publish_outcome(ctx, render_archives.restore_outcome(result))
+    if result.outcome.integrity_error:
+        raise IntegrityError(f"restore of {result.archive.url} failed: {result.outcome.integrity_error}")
+    if not result.ok:
+        raise CheckFailed(f"restore of {result.archive.url} reported {result.outcome.error_count} error(s)")
 
 
 def _table_restore(ctx: click.Context, as_json: bool) -> None:

@@ -18,7 +18,7 @@ from pgdrill.cli.base import (
     warn,
     write_report,
 )
-from pgdrill.cli.sources import point_in_time_options
+from pgdrill.cli.sources import archive_drill_options, point_in_time_options
 from pgdrill.errors import CheckFailed
 from pgdrill.report import drill as render
 from pgdrill.settings import jobs
@@ -42,11 +42,13 @@ from pgdrill.settings import jobs
 @identity_option
 @common(writes="records")
 @point_in_time_options
+@archive_drill_options
 @click.pass_context
 def drill(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: object) -> None:
     """Restore a backup into a scratch database, check it, measure RTO/RPO, record the drill.
 
-    With --neon-project (or --at): check a Neon branch made at --at instead, then delete it."""
+    With --neon-project (or --at): check a Neon branch made at --at instead, then delete it.
+    With --archives: drill a dump made by other tools (the newest, or --archive NAME)."""
     from pgdrill.drill import run_drill
 
     plans = jobs.drill_plans(settings_of(ctx))

@@ -14,6 +14,7 @@ from pgdrill.cli.base import (
     publish_outcome,
     settings_of,
 )
+from pgdrill.cli.sources import archives_option
 from pgdrill.errors import CheckFailed, ConfigError
 from pgdrill.monitor import run_monitor
 from pgdrill.report.monitor import render_json, render_markdown, render_prometheus, render_text, to_outcome
@@ -23,6 +24,7 @@ FORMATS = ("text", "json", "prometheus", "markdown")
 
 
 @cli.command()
+@archives_option
 @click.option("--max-age", envvar="PGDRILL_MAX_AGE", metavar="DURATION",
               help="Alert when the newest backup is older (default 26h).")
 @click.option("--size-deviation", envvar="PGDRILL_SIZE_DEVIATION", metavar="PERCENT",
@@ -41,13 +43,23 @@ FORMATS = ("text", "json", "prometheus", "markdown")
 @common(json=False)
 @click.pass_context
 def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | None, **_: object) -> None:
-    """Check backup age, size, row counts, schedule, failed attempts and drills. Exit 1 on any alert."""
+    """Check backup age, size, row counts, schedule, failed attempts and drills. Exit 1 on any alert.
+
+    With --archives: the newest archive's age, its size and the schedule, from names and times alone."""
     s = settings_of(ctx)
     limits = jobs.thresholds(s)
     github_settings(ctx)
-    store = jobs.store(s)
-    assert store is not None
-    health = run_monitor(store, limits)
+    pattern = jobs.archive_set(s)
+    if pattern is not None:
+        # The set's names and times alone; --store, when given, holds its drill records.
+        from pgdrill.archives import ArchiveSet
+        from pgdrill.monitor.archives import run_archive_monitor
+
+        health = run_archive_monitor(ArchiveSet.load(pattern), jobs.store(s, required=False), limits)
+    else:
+        store = jobs.store(s)
+        assert store is not None
+        health = run_monitor(store, limits)
     fmt = "json" if as_json else fmt
     if fmt == "json":
         import json

@@ -4,6 +4,7 @@ never here.
 
     pgdrill drill   --neon-project ID [--neon-branch main] [--at 2026-11-20T14:29:45Z | -15m | latest]
     pgdrill restore --neon-project ID --at TIMESTAMP --table app.users --target-url URL --data-only
+    pgdrill drill   --archives 's3://bucket/db/*/*/app-*.dump' [--archive NAME|latest] [--compare-url URL]
 """
 
 from __future__ import annotations
@@ -32,4 +33,19 @@ restore_options = apply([
     click.option("--missing-only", is_flag=True,
                  help="Point in time: add back only rows whose key the target lacks, leave the others "
                       "(no --confirm needed)."),
+])
+
+#: the dumps a team's own scripts make: an archive set (list, verify, drill, monitor, restore)
+archives_option = click.option(
+    "--archives", envvar="PGDRILL_ARCHIVES", metavar="PATTERN",
+    help="Work on dumps made by other tools: a glob over a folder or an S3 prefix ('*' stays in one folder, "
+         "'**' crosses them), e.g. 's3://bucket/db/*/*/app-*.dump'. Read only; --store keeps drill records.")
+archive_drill_options = apply([
+    archives_option,
+    click.option("--archive", envvar="PGDRILL_ARCHIVE", metavar="NAME|latest",
+                 help="With --archives: the archive to drill (default: the newest, by the time in its name)."),
+    click.option("--compare-url", envvar="PGDRILL_COMPARE_URL", metavar="URL",
+                 help="With --archives: also compare row counts with this database (e.g. a read replica)."),
+    click.option("--compare-tolerance", envvar="PGDRILL_COMPARE_TOLERANCE", metavar="PERCENT",
+                 help="How far counts may differ from --compare-url per table (default 10%)."),
 ])

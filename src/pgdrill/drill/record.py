@@ -59,6 +59,9 @@ class DrillRecord(BaseModel):
     pg_dump_version: str = ""
     tables: int = 0
     rows: int = 0
+    #: the restored copy's exact per-table row counts, as the checks counted them before any smoke
+    #: command ran (schema.table → rows); the next drill of the same source compares with them
+    table_rows: dict[str, int] = Field(default_factory=dict)
     compared_backup_id: str | None = None  # a stored backup the copy was compared with (not restored)
     window_earliest: datetime | None = None  # the earliest instant the source could restore
     target: str = ""  # redacted URL

@@ -93,7 +93,8 @@ def _checks_for(cfg: ChecksConfig, copy: RestoredCopy, warnings: list[str]) -> C
     """Expectations from another instant than the copy (a branch compared with a backup's manifest)
     differ by design: unless pgdrill.yml sets `row_counts` itself, a difference is a warning."""
     e = copy.expected
-    if e is None or e.same_instant or "row_counts" in cfg.model_fields_set or cfg.row_counts == "off":
+    # A tolerance is the allowance for the other instant already (a read replica counted now).
+    if e is None or e.same_instant or e.tolerance or "row_counts" in cfg.model_fields_set or cfg.row_counts == "off":
         return cfg
     point, taken = copy.origin.point_in_time, e.taken_at
     gap = f"taken {fmt_seconds(abs((point - taken).total_seconds()))} away from" if point and taken \
@@ -116,6 +117,7 @@ def run_drill(source: Source, req: DrillRequest, progress: Progress | None = Non
     opts = CopyOptions(keep=req.keep, purpose="drill", run=req.run, grace=req.settings.sweep_grace,
                        clock=req.clock)
     results: list[CheckResult] = []
+    counted: dict[str, int] = {}
     checks_s = 0.0
     with source.restored(opts, progress) as copy:
         results += copy.checks
@@ -126,7 +128,8 @@ def run_drill(source: Source, req: DrillRequest, progress: Progress | None = Non
             _say(progress, f"checking {copy.url.redacted}")
             cfg = _checks_for(req.checks, copy, warnings)
             t0 = time.monotonic()
-            results += run_checks(copy.url, copy.expected, cfg, restore=copy.restore, cwd=req.cwd, progress=progress)
+            results += run_checks(copy.url, copy.expected, cfg, restore=copy.restore, cwd=req.cwd, progress=progress,
+                                  row_counts=counted)
             checks_s = time.monotonic() - t0
     if copy.cleanup is not None:
         results.append(copy.cleanup)
@@ -137,7 +140,7 @@ def run_drill(source: Source, req: DrillRequest, progress: Progress | None = Non
     rto = evaluate(copy.fetch_seconds + copy.restore_seconds + checks_s, req.rto_target)
     rpo = evaluate(rpo_m.total, req.rpo_target)
     reasons = failure_reasons(results, rto, rpo)
-    record = _record(copy, req, started, results, checks_s, rto, rpo, rpo_m, reasons)
+    record = _record(copy, req, started, results, checks_s, rto, rpo, rpo_m, reasons, counted)
     saved = None
     if req.records is not None and req.save:
         try:
@@ -157,7 +160,8 @@ def _cleanup_text(copy: RestoredCopy) -> str:
 
 
 def _record(copy: RestoredCopy, req: DrillRequest, started: datetime, results: list[CheckResult], checks_s: float,
-            rto: TargetRecord, rpo: TargetRecord, rpo_m: RpoMeasure, reasons: list[str]) -> DrillRecord:
+            rto: TargetRecord, rpo: TargetRecord, rpo_m: RpoMeasure, reasons: list[str],
+            counted: dict[str, int]) -> DrillRecord:
     o = copy.origin
     tool = copy.tool_version
     return DrillRecord(
@@ -167,6 +171,7 @@ def _record(copy: RestoredCopy, req: DrillRequest, started: datetime, results: l
         point_in_time=o.point_in_time, backup_size=o.size, backup_sha256=o.sha256, backup_tags=list(o.tags),
         backup_encrypted=o.encrypted, source_database=o.database, source_host=o.host, source_port=o.port,
         source_server_version=o.server_version, pg_dump_version=o.dump_version, tables=o.tables, rows=o.rows,
+        table_rows=dict(sorted(counted.items())),
         compared_backup_id=o.compared_backup_id, window_earliest=o.window_earliest,
         target=copy.url.redacted if copy.url is not None else "", target_kind=copy.target_kind,
         scratch_database=copy.name if copy.target_kind == "scratch" else None, copy_id=copy.copy_id,

@@ -83,6 +83,7 @@ class Health:
     compared: tuple[str, str] | None = None  # ids of the two backups whose row counts were compared
     problems: list[str] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    contents_known: bool = True  # the backups' tables, rows and duration are known (manifests)
 
     @property
     def healthy(self) -> bool:
@@ -186,7 +187,8 @@ def evaluate(obs: Observed, th: Thresholds, now: datetime) -> Health:
     now = utc(now)
     backups = sorted(obs.backups, key=lambda m: (m.created_at, m.id))
     drills = sorted(obs.drills, key=lambda d: (d.finished_at, d.id))
-    h = Health(obs.store, now, th, backup_count=len(backups), problems=list(obs.problems))
+    h = Health(obs.store, now, th, backup_count=len(backups), problems=list(obs.problems),
+               contents_known=obs.contents_known)
     last = backups[-1] if backups else None
     h.last_backup = last
 

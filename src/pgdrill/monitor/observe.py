@@ -78,6 +78,7 @@ class Observed:
     attempts: list[Attempt] = field(default_factory=list)  # failed attempts, oldest first
     drills: list[DrillSummary] = field(default_factory=list)  # oldest first
     problems: list[str] = field(default_factory=list)  # unreadable manifests and drill records
+    contents_known: bool = True  # False: the backups' tables and rows are unknown (dumps of other tools)
 
 
 def observe(store: Store) -> Observed:

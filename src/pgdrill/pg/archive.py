@@ -9,6 +9,8 @@ from pgdrill.errors import IntegrityError
 
 MAGIC = b"PGDMP"
 HEADER_PEEK = 4096
+#: the header's format byte (pg_backup.h ArchiveFormat)
+CUSTOM, TAR, DIRECTORY = 1, 3, 5
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,7 @@ class ArchiveHeader:
     dbname: str
     server_version: str
     pg_dump_version: str
+    format: int = CUSTOM
 
     @property
     def pg_dump_major(self) -> int:
@@ -63,8 +66,9 @@ class _Reader:
         return s.decode("utf-8", "replace")
 
 
-def parse_header(data: bytes) -> ArchiveHeader:
-    """Parse the first bytes of a -Fc archive (pg_backup_archiver.c: WriteHead/ReadHead)."""
+def parse_header(data: bytes, formats: tuple[int, ...] = (CUSTOM,)) -> ArchiveHeader:
+    """Parse the first bytes of a -Fc archive (pg_backup_archiver.c: WriteHead/ReadHead); ``formats``
+    also accepts the same header at the start of a tar or directory dump's toc.dat."""
     if not data.startswith(MAGIC):
         raise IntegrityError("not a pg_dump custom-format archive (no PGDMP signature)")
     r = _Reader(data)
@@ -76,7 +80,7 @@ def parse_header(data: bytes) -> ArchiveHeader:
         raise IntegrityError(f"archive header has an unsupported int size {r.int_size}")
     r.byte()  # offset size
     fmt = r.byte()
-    if fmt != 1:
+    if fmt not in formats:
         raise IntegrityError(f"archive is not in custom format (format byte {fmt})")
     if version >= (1, 15, 0):
         r.byte()  # compression algorithm
@@ -94,4 +98,4 @@ def parse_header(data: bytes) -> ArchiveHeader:
     if version >= (1, 10, 0):
         server_version = r.read_str()
         pg_dump_version = r.read_str()
-    return ArchiveHeader(version, dbname, server_version, pg_dump_version)
+    return ArchiveHeader(version, dbname, server_version, pg_dump_version, fmt)

@@ -169,6 +169,12 @@ def _targets_md(r: DrillRecord) -> str:
     ])
 
 
+def _contents(r: DrillRecord) -> str:
+    if r.rows or not r.table_rows:
+        return f"{r.tables} tables, {r.rows} rows (exact counts in the manifest)"
+    return f"{r.tables} tables, {sum(r.table_rows.values())} rows (counted in the restored copy)"
+
+
 def _backup_md(r: DrillRecord) -> str:
     tags = f" (tags: {md_escape(', '.join(r.backup_tags))})" if r.backup_tags else ""
     enc = ", age-encrypted" if r.backup_encrypted else ""
@@ -178,7 +184,7 @@ def _backup_md(r: DrillRecord) -> str:
                    f"PostgreSQL {md_escape(r.source_server_version)} (pg_dump {md_escape(r.pg_dump_version)})"),
         ("Created", when(r.backup_created_at)),
         ("Stored", f"{human_size(r.backup_size)}{enc}, sha256 `{r.backup_sha256[:16]}…`"),
-        ("Contents", f"{r.tables} tables, {r.rows} rows (exact counts in the manifest)"),
+        ("Contents", _contents(r)),
         ("Restored into", md_escape(_restored_into(r))),
         ("Cleanup", md_escape(r.cleanup)),
         ("Drill", f"`{r.id}`, started {when(r.started_at)}, pgdrill {md_escape(r.pgdrill_version)}"),

@@ -41,7 +41,7 @@ def render_json(h: Health) -> dict[str, Any]:
         "last_backup_size_bytes": m.size if m else None,
         "size_median_bytes": h.size_median,
         "size_deviation_percent": round(h.size_deviation * 100, 1) if h.size_deviation is not None else None,
-        "last_backup_rows": m.total_rows if m else None,
+        "last_backup_rows": m.total_rows if m and h.contents_known else None,
         "last_backup_tags": list(m.tags) if m else [],
         "last_attempt_failed": h.failed_attempt is not None,
         "last_failed_attempt": {"id": h.failed_attempt.id, "started_at": _iso(h.failed_attempt.started_at),
@@ -95,9 +95,10 @@ def render_prometheus(h: Health) -> str:
         gauge("pgdrill_last_backup_timestamp_seconds", "Start of the newest complete backup (Unix time)",
               m.created_at.timestamp())
         gauge("pgdrill_last_backup_size_bytes", "Stored size of the newest backup", m.size)
-        gauge("pgdrill_last_backup_duration_seconds", "How long the newest backup took", m.duration_seconds)
-        gauge("pgdrill_last_backup_rows", "Rows in the newest backup (exact, from its snapshot)", m.total_rows)
-        gauge("pgdrill_last_backup_tables", "Tables in the newest backup", len(m.tables))
+        if h.contents_known:
+            gauge("pgdrill_last_backup_duration_seconds", "How long the newest backup took", m.duration_seconds)
+            gauge("pgdrill_last_backup_rows", "Rows in the newest backup (exact, from its snapshot)", m.total_rows)
+            gauge("pgdrill_last_backup_tables", "Tables in the newest backup", len(m.tables))
     gauge("pgdrill_backup_size_median_bytes", "Median size of the previous backups", h.size_median)
     gauge("pgdrill_last_attempt_failed", "1 when a backup attempt failed after the newest complete backup",
           1 if h.failed_attempt is not None else 0)
@@ -137,7 +138,8 @@ def _facts(h: Health) -> list[tuple[str, str]]:
         if h.size_median is not None and h.size_deviation is not None:
             size += f" ({h.size_deviation:+.1%} vs median {human_size(h.size_median)})"
         rows.append(("Size", size))
-        rows.append(("Tables / rows", f"{len(m.tables)} / {m.total_rows}"))
+        if h.contents_known:
+            rows.append(("Tables / rows", f"{len(m.tables)} / {m.total_rows}"))
     else:
         rows.append(("Newest backup", "none"))
     rows.append(("Backups", str(h.backup_count)))

@@ -22,6 +22,7 @@ from pgdrill.settings import Settings
 from pgdrill.store import S3Options, Store, open_store
 
 if TYPE_CHECKING:
+    from pgdrill.archives.commands import ArchiveRestoreRequest
     from pgdrill.drill import DrillRequest
     from pgdrill.monitor import Thresholds
     from pgdrill.predeploy import PredeployRequest
@@ -108,7 +109,34 @@ def point_in_time_restore(s: Settings) -> bool:
     """``restore`` copies rows from a point-in-time source when a setting given now selects one."""
     from pgdrill.sources.registry import selected
 
-    return selected(s) is not None
+    kind = selected(s)
+    return kind is not None and kind.point_in_time
+
+
+def archive_set(s: Settings) -> str | None:
+    """The archive-set pattern a command works on (``--archives``, or ``archives:`` in pgdrill.yml,
+    which then wins over ``store:``: that store keeps the drill records), else None."""
+    from pgdrill.sources.registry import kind_for
+
+    if kind_for(s).name != "archives":
+        return None
+    return str(s.require("archives"))
+
+
+def archive_restore(s: Settings) -> ArchiveRestoreRequest:
+    """``restore ID --archives PATTERN --target-url URL``: the whole archive into one database."""
+    from pgdrill.archives.commands import ArchiveRestoreRequest
+
+    if s.get("tables") or s.get("data_only"):
+        raise ConfigError("--table and --data-only do not apply to --archives",
+                          "restore the whole archive into an empty database, then copy the rows you need")
+    target = s.url("target_url", required=True)
+    assert target is not None
+    n = int(s.get("jobs", 1) or 1)
+    return ArchiveRestoreRequest(
+        pattern=str(s.require("archives")), archive=str(s.get("backup_id", "latest") or "latest"), target_url=target,
+        clean=bool(s.get("clean")), confirm=s.text("confirm"), keep_owners=bool(s.get("keep_owners")),
+        verify_first=not s.get("no_verify"), jobs=n)
 
 
 def table_restore(s: Settings) -> tuple[Source, TableRestoreRequest]:

@@ -3,8 +3,9 @@
 A source is **selected** by a setting given now (on the command line or as ``PGDRILL_*``):
 ``--neon-project`` picks the Neon source, and so on for each kind below. pgdrill.yml alone does not
 turn every drill into, say, a Neon drill — unless it configures no store at all and exactly one other
-kind of source, which is then the only thing there is to drill. With nothing selected, a drill
-restores a backup from the store.
+kind of source, which is then the only thing there is to drill. A kind that keeps only its drill
+records in the store (``archives:``, dumps made by other tools) wins over ``store:`` in pgdrill.yml.
+With nothing selected, a drill restores a backup from the store.
 
 Adding a source is a module with a ``from_settings(settings, purpose)`` function and one line here;
 the drill, the checks and the reports do not change.
@@ -32,6 +33,11 @@ class Kind:
     selected_by: tuple[str, ...]  # a setting given now that selects this kind
     also_by: tuple[str, ...] = ()  # selects it when no other kind is selected (e.g. --at alone: Neon)
     configured_by: tuple[str, ...] = ()  # keys that, in pgdrill.yml, configure it
+    #: with this kind configured, a store holds the drill records, not the backups to restore: the kind
+    #: wins over `store:` in pgdrill.yml
+    store_for_records: bool = False
+    #: `restore` with this kind copies rows from a point in time (else: restores the whole source)
+    point_in_time: bool = True
 
     def build(self, s: Settings, purpose: Purpose) -> Source:
         module = importlib.import_module(self.module)
@@ -43,6 +49,8 @@ STORED_BACKUP = Kind("backup", "pgdrill.sources.backup", ("store",), configured_
 #: the sources besides the store's backups, each selected by its own setting
 KINDS: tuple[Kind, ...] = (
     Kind("neon", "pgdrill.sources.neon", ("neon_project",), also_by=("at",), configured_by=("neon_project",)),
+    Kind("archives", "pgdrill.sources.archives", ("archives",), configured_by=("archives",), store_for_records=True,
+         point_in_time=False),
 )
 
 
@@ -62,6 +70,9 @@ def kind_for(s: Settings) -> Kind:
     kind = selected(s)
     if kind is not None:
         return kind
+    records_only = [k for k in KINDS if k.store_for_records and any(s.in_file(n) for n in k.configured_by)]
+    if len(records_only) == 1:
+        return records_only[0]
     if not any(s.get(n) for n in STORED_BACKUP.configured_by):
         configured = [k for k in KINDS if any(s.in_file(n) for n in k.configured_by)]
         if len(configured) == 1:
