@@ -131,7 +131,8 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
 @click.option("--no-privileges", is_flag=True,
               help="Do not restore grants (GRANT/REVOKE, default privileges; recorded in the result).")
 @click.option("--keep-owners", is_flag=True,
-              help="No-op, kept so existing scripts work: owners and grants are restored by default now.")
+              help="For pgdrill's backups a no-op kept so existing scripts work (owners and grants are restored "
+                   "by default now); with --archives, keep the dump's owners and grants.")
 @click.option("--no-verify", is_flag=True, help="Skip reading the archive once before restoring.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, envvar="PGDRILL_JOBS",
               metavar="N", help="Parallel pg_restore jobs: the archive is copied to a temp file and checked first, "

@@ -130,6 +130,8 @@ def archive_restore(s: Settings) -> ArchiveRestoreRequest:
     if s.get("tables") or s.get("data_only"):
         raise ConfigError("--table and --data-only do not apply to --archives",
                           "restore the whole archive into an empty database, then copy the rows you need")
+    require_one_of(s, {"create_roles": "--create-roles", "no_owner": "--no-owner", "no_privileges": "--no-privileges"},
+                   "--archives (a dump made by another tool lists no roles; --keep-owners keeps its owners)")
     target = s.url("target_url", required=True)
     assert target is not None
     n = int(s.get("jobs", 1) or 1)
