@@ -29,7 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = Path(__file__).resolve().parent / "workflows"
-ACTION_DIRS = ("backup", "predeploy", "drill", "monitor", "restore", "prune")
+ACTION_DIRS = ("backup", "predeploy", "drill", "monitor", "restore", "prune", "report")
 #: what the action needs from the project: its metadata, its scripts and the package it installs
 PROJECT_FILES = ("action.yml", "pyproject.toml", "README.md", "src", ".github/action",
                  ".github/workflows/drill.yml", ".github/workflows/predeploy.yml", *ACTION_DIRS)

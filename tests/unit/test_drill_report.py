@@ -193,6 +193,9 @@ def test_outcome_for_the_publishers() -> None:
                                 "drill-id": "20260302T041705000Z-000000000000", "report-path": "drill-report.md"}
     assert ok.markdown == render.drill_markdown(passing()) and ok.failures == ()
     assert ok.details["RTO"] == "1m 35s (target 15m)" and ok.details["Owners"] == "@acme/dba"
+    saved = passing()
+    saved.saved_sha256 = "5e" * 32
+    assert render.drill_outcome(saved).outputs["record-sha256"] == "5e" * 32  # for an artifact attestation
     bad = render.drill_outcome(failing())
     assert not bad.passed and bad.outputs["passed"] == "false" and "report-path" not in bad.outputs
     assert bad.failures[0].startswith("restore: pg_restore reported 2 error(s)")

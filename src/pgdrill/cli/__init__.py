@@ -11,7 +11,7 @@ import click
 from pgdrill import secrets
 
 # Importing a command module registers its commands on the group.
-from pgdrill.cli import backups, demo, monitor, predeploy, prune  # noqa: F401
+from pgdrill.cli import backups, demo, monitor, predeploy, prune, report  # noqa: F401
 from pgdrill.cli import drill as _drill_commands  # noqa: F401
 from pgdrill.cli.base import EXIT_INFRA, EXIT_USAGE, RUN, cli, publish_failure
 from pgdrill.errors import PgdrillError

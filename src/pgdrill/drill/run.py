@@ -10,6 +10,7 @@ took) and :meth:`~pgdrill.sources.Source.rpo`.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,6 +79,8 @@ class DrillResult:
     trend: list[DrillRecord]  # oldest first, ends with this drill
     warnings: list[str] = field(default_factory=list)
     saved_key: str | None = None
+    #: sha256 of the record's bytes as stored: what an artifact attestation of the record names
+    saved_sha256: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -141,14 +144,15 @@ def run_drill(source: Source, req: DrillRequest, progress: Progress | None = Non
     rpo = evaluate(rpo_m.total, req.rpo_target)
     reasons = failure_reasons(results, rto, rpo)
     record = _record(copy, req, started, results, checks_s, rto, rpo, rpo_m, reasons, counted)
-    saved = None
+    saved = digest = None
     if req.records is not None and req.save:
+        data = record.to_json().encode()
         try:
-            req.records.put_bytes(record_key(record.id), record.to_json().encode())
-            saved = record_key(record.id)
+            req.records.put_bytes(record_key(record.id), data)
+            saved, digest = record_key(record.id), hashlib.sha256(data).hexdigest()
         except PgdrillError as exc:
             warnings.append(f"the drill record could not be saved: {exc.message}")
-    return DrillResult(record, trend(history.records, record, req.settings.trend), warnings, saved)
+    return DrillResult(record, trend(history.records, record, req.settings.trend), warnings, saved, digest)
 
 
 def _cleanup_text(copy: RestoredCopy) -> str:

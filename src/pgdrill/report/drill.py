@@ -110,6 +110,7 @@ def drill_json(res: DrillResult) -> dict[str, Any]:
     doc["trend"] = [_trend_row(t) for t in res.trend]
     doc["warnings"] = list(res.warnings)
     doc["record_key"] = res.saved_key
+    doc["record_sha256"] = res.saved_sha256
     return doc
 
 
@@ -280,7 +281,8 @@ def drills_warnings(h: History) -> list[str]:
 # -- for the publishers (job summary, outputs, annotations, post-mortem issue) -------------------
 def drill_outcome(res: DrillResult, report_path: str | None = None) -> Outcome:
     """The drill as an :class:`Outcome`: the verdict, the rendered Markdown, and outputs
-    ``passed``, ``rto-seconds``, ``rpo-seconds``, ``backup-id``, ``drill-id`` (and ``report-path``)."""
+    ``passed``, ``rto-seconds``, ``rpo-seconds``, ``backup-id``, ``drill-id`` (and ``report-path``, and
+    ``record-sha256`` — the sha256 of the record as stored, for an artifact attestation — once saved)."""
     r = res.record
     if r.passed:
         title = f"drill of {r.backup_id} passed in {fmt_seconds(r.rto.measured)}"
@@ -295,6 +297,8 @@ def drill_outcome(res: DrillResult, report_path: str | None = None) -> Outcome:
     }
     if report_path:
         outputs["report-path"] = report_path
+    if res.saved_sha256:
+        outputs["record-sha256"] = res.saved_sha256
     failures = [f"{c.name}: {c.detail}" for c in r.checks if c.status == "fail"]
     failures += [f for f in r.failures if not f.startswith("check '")]  # missed targets
     warnings = [f"{c.name}: {c.detail}" for c in r.checks if c.status == "warn"] + list(res.warnings)

@@ -30,7 +30,7 @@ Origin = Literal["flag", "env"]
 #: flags whose name is not the setting's name with dashes
 FLAG_NAMES = {"backup_ref": "--backup", "tags": "--tag", "extra_tags": "--tag", "keep_tags": "--keep-tag",
               "as_json": "--json", "fmt": "--format", "report_path": "--report", "output_path": "--output",
-              "config_path": "--config", "backup_id": "ID"}
+              "config_path": "--config", "backup_id": "ID", "html_dir": "--html"}
 
 
 def flag_name(name: str) -> str:

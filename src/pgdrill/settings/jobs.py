@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pgdrill.archives.commands import ArchiveRestoreRequest
     from pgdrill.drill import DrillRequest
     from pgdrill.monitor import Thresholds
+    from pgdrill.overview import ReportRequest
     from pgdrill.predeploy import PredeployRequest
     from pgdrill.prune import PruneRequest
     from pgdrill.sources import Source
@@ -272,3 +273,31 @@ def thresholds(s: Settings) -> Thresholds:
         if s.given_now(name):
             overrides[name] = parse_fraction(str(s.given[name]), s.where(name))
     return thresholds_from_options(base, **overrides)
+
+
+# -- report -----------------------------------------------------------------------------------------
+REPORT_FORMATS = ("md", "html", "json")
+
+
+def report(s: Settings) -> ReportRequest:
+    """``--html DIR`` (the dashboard) and/or ``--period P`` (the evidence, in ``--format``); the store's
+    retention policy and monitor thresholds come from pgdrill.yml as for prune and monitor."""
+    from pgdrill.evidence import parse_period
+    from pgdrill.overview import ReportRequest
+    from pgdrill.retention import Policy
+
+    html_dir, period = s.get("html_dir"), s.text("period")
+    if not html_dir and not period:
+        raise ConfigError("say what to report: --html DIR (the dashboard) or --period 2026-11|2026-Q4 (evidence)")
+    fmt = s.text("fmt", "md") or "md"
+    if s.given_now("fmt") and not period:
+        raise ConfigError("--format applies to the evidence report: add --period 2026-11|2026-Q4")
+    if s.given_now("output_path") and not period:
+        raise ConfigError("--output applies to the evidence report: add --period (the dashboard goes to --html DIR)")
+    if period:
+        parse_period(period, s.where("period"))  # a bad period fails before the store is read
+    target = store(s)
+    assert target is not None
+    return ReportRequest(databases=((None, target),), policy=s.section("retention", Policy), thresholds=thresholds(s),
+                         html_dir=Path(html_dir) if html_dir else None, period=period, fmt=fmt,
+                         output=s.get("output_path"))
