@@ -72,20 +72,28 @@ _REUSABLE_CALL = re.compile(r"^(?P<indent> +)uses: OWNER/pgdrill/\.github/workfl
 def for_act(text: str) -> str:
     """A user's workflow as act can run it here. act starts no service containers, so a job that
     calls the reusable drill or pre-deploy workflow also passes the scratch-url secret (the test's
-    PostgreSQL) in the `secrets:` it already has. That one line is the only change."""
+    PostgreSQL): one line added to the `secrets:` it has, or a `secrets:` block added to the job."""
     lines = text.splitlines(keepends=True)
     out: list[str] = []
     indent = None
+    secret = "scratch-url: ${{ secrets.SCRATCH_URL }}\n"
     for line in lines:
+        stripped = line.rstrip("\n")
+        if indent is not None and stripped.strip() and len(stripped) - len(stripped.lstrip()) < len(indent):
+            # The calling job ended without a `secrets:` of its own.
+            out += [f"{indent}secrets:\n", f"{indent}  {secret}"]
+            indent = None
         out.append(line)
-        m = _REUSABLE_CALL.match(line.rstrip("\n"))
+        m = _REUSABLE_CALL.match(stripped)
         if m:
             indent = m.group("indent")
-        elif indent is not None and line.rstrip("\n") == f"{indent}secrets:":
-            out.append(f"{indent}  scratch-url: ${{{{ secrets.SCRATCH_URL }}}}\n")
+        elif indent is not None and stripped == f"{indent}secrets:":
+            out.append(f"{indent}  {secret}")
             indent = None
     if indent is not None:
-        raise ValueError("a call of a reusable pgdrill workflow without `secrets:`")
+        if out and not out[-1].endswith("\n"):
+            out[-1] += "\n"
+        out += [f"{indent}secrets:\n", f"{indent}  {secret}"]
     return "".join(out)
 
 
