@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from pgdrill.errors import ConfigError
 
@@ -43,6 +43,13 @@ class FlagDefaults(BaseModel):
     sse_kms_key_id: str | None = None
     object_lock_days: int | None = None
     compress: str | None = None
+    # backup scope (pg_dump patterns) and whole-cluster backups
+    schema_: list[str] | None = Field(default=None, alias="schema")
+    table: list[str] | None = None
+    exclude_schema: list[str] | None = None
+    exclude_table: list[str] | None = None
+    exclude_table_data: list[str] | None = None
+    all_databases: bool | None = None
     rto_target: str | None = None
     rpo_target: str | None = None
     max_age: str | None = None

@@ -17,6 +17,7 @@ from pgdrill.backup import BackupRequest
 from pgdrill.checks import ChecksConfig
 from pgdrill.errors import ConfigError
 from pgdrill.pg.conn import DatabaseUrl
+from pgdrill.pg.scope import Scope
 from pgdrill.restore import RestoreRequest
 from pgdrill.settings import Settings, flag_name
 from pgdrill.store import S3Options, Store, open_store
@@ -83,8 +84,11 @@ def backup(s: Settings) -> BackupRequest:
     assert url is not None
     target = store(s)
     assert target is not None
+    scope = Scope(*(tuple(s.get(name, ()) or ()) for name in (
+        "schema", "table", "exclude_schema", "exclude_table", "exclude_table_data")))
     return BackupRequest(database_url=url, store=target, tags=tuple(s.get("tags", ()) or ()),
-                         environment=s.environment, encrypt_to=recipients(s), compress=s.text("compress"))
+                         environment=s.environment, encrypt_to=recipients(s), compress=s.text("compress"),
+                         scope=scope)
 
 
 def restore(s: Settings) -> RestoreRequest:
@@ -96,7 +100,10 @@ def restore(s: Settings) -> RestoreRequest:
     return RestoreRequest(
         store=src, backup=str(s.get("backup_id", "latest") or "latest"), target_url=target,
         clean=bool(s.get("clean")), confirm=s.text("confirm"), tables=tuple(s.get("tables", ()) or ()),
-        data_only=bool(s.get("data_only")), identities=identities(s), keep_owners=bool(s.get("keep_owners")),
+        data_only=bool(s.get("data_only")), identities=identities(s),
+        # --keep-owners is accepted and ignored: owners and grants are restored by default now
+        no_owner=bool(s.get("no_owner")), no_privileges=bool(s.get("no_privileges")),
+        create_roles=bool(s.get("create_roles")),
         # A parallel restore checks the archive itself before pg_restore starts: no read-through.
         verify_first=not s.get("no_verify") and jobs == 1, atomic=jobs == 1, jobs=jobs,
     )
@@ -127,6 +134,8 @@ def archive_restore(s: Settings) -> ArchiveRestoreRequest:
     if s.get("tables") or s.get("data_only"):
         raise ConfigError("--table and --data-only do not apply to --archives",
                           "restore the whole archive into an empty database, then copy the rows you need")
+    require_one_of(s, {"create_roles": "--create-roles", "no_owner": "--no-owner", "no_privileges": "--no-privileges"},
+                   "--archives (a dump made by another tool lists no roles; --keep-owners keeps its owners)")
     target = s.url("target_url", required=True)
     assert target is not None
     n = int(s.get("jobs", 1) or 1)
@@ -198,6 +207,24 @@ def drill(s: Settings) -> DrillPlan:
         environment=s.environment, records=records, keep=bool(s.get("keep")), cwd=workdir(s),
     )
     return DrillPlan(source, req)
+
+
+def drill_plans(s: Settings) -> list[DrillPlan]:
+    """The drill's plan, or — when ``--backup`` names an ``--all-databases`` run — one plan per
+    database of that run (each restored into its own scratch database, each its own record)."""
+    from dataclasses import replace
+
+    from pgdrill.catalog import load as load_catalog
+    from pgdrill.sources.backup import StoredBackupSource
+
+    plan = drill(s)
+    src = plan.source
+    if not isinstance(src, StoredBackupSource) or src.store is None or src.backup in ("", "latest"):
+        return [plan]
+    cat = load_catalog(src.store)
+    if not cat.is_run(src.backup):
+        return [plan]
+    return [DrillPlan(replace(src, backup=m.id, manifest=m), plan.request) for m in cat.run(src.backup)]
 
 
 # -- prune ----------------------------------------------------------------------------------------

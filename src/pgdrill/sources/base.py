@@ -165,6 +165,7 @@ class RestoredCopy:
     replay_seconds: float = 0.0  # replaying WAL up to the target instant (physical recovery)
     copy_id: str | None = None  # the provider's id for it (a Neon branch id)
     created: bool = False  # something exists that cleanup must remove
+    stand_in_roles: list[str] = field(default_factory=list)  # roles made for it on its server (NOLOGIN)
     cleanup: CheckResult | None = None
     notes: list[str] = field(default_factory=list)  # warnings for the report (swept or kept copies)
 
