@@ -88,6 +88,7 @@ class Archived:
     instants: dict[str, datetime] = field(default_factory=dict)
     segments: dict[int, str] = field(default_factory=dict)  # row → WAL segment holding its commit
     newest_segment: str = ""
+    scratch: list[Path] = field(default_factory=list)  # folders made for tests (broken copies), removed by stop()
 
     @property
     def url(self) -> DatabaseUrl:
@@ -111,7 +112,8 @@ class Archived:
 
     def stop(self) -> None:
         self.cluster.destroy()
-        shutil.rmtree(self.base, ignore_errors=True)
+        for folder in (self.base, *self.scratch):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _wait_archived(conn: psycopg.Connection[tuple[object, ...]], segment: str, timeout: float = 60) -> None:
@@ -154,6 +156,7 @@ class PgBackRestRepo(Archived):
     def broken_copy(self, missing_row: int) -> Path:
         """A copy of the repository (and a config for it) without the WAL segment of ``missing_row``."""
         base = private_dir("pgdrill-pgbr-broken-")
+        self.scratch.append(base)
         repo = base / "repo"
         shutil.copytree(self.repo, repo, symlinks=True)
         segment = self.segments[missing_row]
