@@ -7,4 +7,5 @@ pytest_plugins = [
     "support.github_server",
     "support.neon_server",
     "support.webhook_server",
+    "support.pitr",
 ]

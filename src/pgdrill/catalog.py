@@ -51,6 +51,28 @@ class Catalog:
             return self.backups[-1]
         raise NotFound(f"no backup {ref!r} in {where}", "see `pgdrill list`")
 
+    def run(self, ref: str) -> list[Manifest]:
+        """The backups of one --all-databases run (by run id or a unique prefix of it), in database
+        order. Refused when the run is incomplete: a database it planned has no complete backup."""
+        ids = sorted({b.run_id for b in self.backups if b.run_id and (b.run_id == ref or b.run_id.startswith(ref))})
+        if not ids:
+            raise NotFound(f"no --all-databases run {ref!r} in the store", "see `pgdrill list`")
+        if len(ids) > 1:
+            raise NotFound(f"run id {ref!r} is ambiguous ({len(ids)} match)", "give more of the id")
+        members = sorted((b for b in self.backups if b.run_id == ids[0]), key=lambda b: b.database)
+        planned = set(members[0].run_databases)
+        missing = sorted(planned - {b.database for b in members})
+        if missing:
+            raise IntegrityError(f"run {ids[0]} is incomplete: no complete backup of {', '.join(missing)}",
+                                 "restore the databases it has one by one (`pgdrill list`), or an older run")
+        return members
+
+    def is_run(self, ref: str) -> bool:
+        """Does ``ref`` name an --all-databases run rather than one backup?"""
+        if ref in ("latest", "") or any(b.id == ref or b.id.startswith(ref) for b in self.backups):
+            return False
+        return any(b.run_id and (b.run_id == ref or b.run_id.startswith(ref)) for b in self.backups)
+
     def skipped_newer(self, m: Manifest) -> list[str]:
         """Why each backup newer than ``m`` is not usable (for warnings when ``latest`` resolves to ``m``)."""
         why = {p.backup_id: p.reason for p in self.problems if p.backup_id > m.id}
@@ -101,6 +123,15 @@ def load(store: Store) -> Catalog:
                 Problem(backup_id, f"archive is {files[name].size} bytes, manifest says {m.size}")
             )
             continue
+        if m.roles is not None:
+            rname = m.roles.object_key.rsplit("/", 1)[-1]
+            if not m.roles.object_key.startswith(f"{BACKUPS}{backup_id}/") or rname not in files:
+                cat.problems.append(Problem(backup_id, f"roles file {m.roles.object_key} is missing"))
+                continue
+            if files[rname].size != m.roles.size:
+                cat.problems.append(Problem(backup_id, f"roles file is {files[rname].size} bytes, "
+                                                       f"manifest says {m.roles.size}"))
+                continue
         cat.backups.append(m)
     cat.backups.sort(key=lambda b: (b.created_at, b.id))
     return cat

@@ -26,7 +26,8 @@ DEFAULT_NAMES = ("pgdrill.yml", "pgdrill.yaml")
 M = TypeVar("M", bound="BaseModel")
 
 #: keys of a job section; anything else at the top level must be a flag default
-SECTIONS = ("drill", "checks", "retention", "monitor", "github", "predeploy", "neon", "notify", "environments")
+SECTIONS = ("drill", "checks", "retention", "monitor", "github", "predeploy", "neon", "pitr", "notify",
+            "environments")
 
 
 #: section name → the job model that validates it ("module:Class"), imported only when the file has
@@ -40,6 +41,7 @@ SECTION_MODELS = {
     "github": "pgdrill.report.github.settings:GitHubSettings",
     "predeploy": "pgdrill.predeploy:PredeploySettings",
     "neon": "pgdrill.providers.neon.settings:NeonSettings",
+    "pitr": "pgdrill.sources.physical:PitrSettings",
     "notify": "pgdrill.report.notify.settings:NotifySettings",
 }
 

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from pgdrill.config import SECTION_MODELS, SECTIONS, Config, positive_seconds
 from pgdrill.errors import ConfigError
@@ -38,6 +38,13 @@ class FlagDefaults(BaseModel):
     sse_kms_key_id: str | None = None
     object_lock_days: int | None = None
     compress: str | None = None
+    # backup scope (pg_dump patterns) and whole-cluster backups
+    schema_: list[str] | None = Field(default=None, alias="schema")
+    table: list[str] | None = None
+    exclude_schema: list[str] | None = None
+    exclude_table: list[str] | None = None
+    exclude_table_data: list[str] | None = None
+    all_databases: bool | None = None
     rto_target: str | None = None
     rpo_target: str | None = None
     max_age: str | None = None
@@ -49,6 +56,11 @@ class FlagDefaults(BaseModel):
     archives: str | None = None
     compare_url: str | None = None
     compare_tolerance: str | float | None = None
+    pgbackrest_stanza: str | None = None
+    pgbackrest_config: str | None = None
+    barman_cloud_url: str | None = None
+    barman_server_name: str | None = None
+    pitr_database: str | None = None
 
     @field_validator("rto_target", "rpo_target", "max_age", mode="before")
     @classmethod
@@ -93,7 +105,7 @@ def _known_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str
             continue
         field = current.model_fields.get(str(part))
         current = _model_in(field.annotation) if field is not None else None
-    return list(current.model_fields) if current is not None else []
+    return [f.alias or name for name, f in current.model_fields.items()] if current is not None else []
 
 
 _TYPE_TAG = re.compile(r"(str|int|float|bool|none|list\[.*\]|dict\[.*\]|[a-z-]+\[.*\])")

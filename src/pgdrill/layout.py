@@ -29,3 +29,7 @@ def manifest_key(backup_id: str) -> str:
 
 def archive_key(backup_id: str, encrypted: bool) -> str:
     return f"{BACKUPS}{backup_id}/archive.pgdump" + (".age" if encrypted else "")
+
+
+def roles_key(backup_id: str, encrypted: bool) -> str:
+    return f"{BACKUPS}{backup_id}/roles.sql" + (".age" if encrypted else "")

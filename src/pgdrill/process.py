@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -78,10 +79,17 @@ class CommandResult:
     timed_out: bool = False
     error: str | None = None
     timeout: float = 0.0
+    stderr_tail: str = ""  # only with merge_stderr=False (else stderr is part of tail)
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out and self.error is None
+
+    @property
+    def error_line(self) -> str:
+        """The line that says why a failed command failed: its error line, not whatever it printed
+        last (SQLAlchemy ends with "(Background on this error at: …)")."""
+        return error_line("\n".join(t for t in (self.tail, self.stderr_tail) if t))
 
     def reason(self) -> str:
         """One line saying how the command ended, for a check's detail."""
@@ -90,9 +98,28 @@ class CommandResult:
         if self.timed_out:
             return f"timed out after {self.timeout:g}s (process group killed)"
         if self.returncode != 0:
-            last = next((ln for ln in reversed(self.tail.splitlines()) if ln.strip()), "")
-            return f"exit {self.returncode}" + (f": {last}" if last else "")
+            why = self.error_line
+            return f"exit {self.returncode}" + (f": {why}" if why else "")
         return f"exit 0 in {self.seconds:.1f}s"
+
+
+# Lines that state an error: Python's "pkg.SomeError: …" (also "(psycopg.errors.CheckViolation) …"),
+# "ERROR:"/"FATAL:" from PostgreSQL and psql, "error:"/"Error:" from most CLIs, npm's "npm ERR!".
+_ERROR_LINES = (
+    re.compile(r"^\s*(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Violation|Failure|Fault|Exit)\b:"),
+    re.compile(r"\b(?:ERROR|FATAL|PANIC):"),
+    re.compile(r"(?:^|\s)(?:[Ee]rror|npm ERR!)(?::|\s)"),
+)
+
+
+def error_line(output: str) -> str:
+    """The last line of ``output`` that states an error, else its last non-empty line."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for pattern in _ERROR_LINES:
+        hits = [ln for ln in lines if pattern.search(ln)]
+        if hits:
+            return hits[-1]
+    return lines[-1] if lines else ""
 
 
 def _pump(stream: IO[bytes], lines: deque[str]) -> None:
@@ -102,14 +129,18 @@ def _pump(stream: IO[bytes], lines: deque[str]) -> None:
 
 
 def run_command(command: str | Sequence[str], env: Mapping[str, str], timeout: float, tail: int = 40,
-                cwd: str | Path | None = None) -> CommandResult:
+                cwd: str | Path | None = None, merge_stderr: bool = True) -> CommandResult:
     """Run a command in its own process group; keep only the last ``tail`` lines of its output, so a
-    chatty test suite costs no memory; on timeout kill the whole group (an app it started, too)."""
+    chatty test suite costs no memory; on timeout kill the whole group (an app it started, too).
+    ``merge_stderr=False`` keeps stdout alone in ``tail`` (a command whose output is parsed, where
+    log lines on stderr must not count) and stderr in ``stderr_tail``."""
     argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
     lines: deque[str] = deque(maxlen=tail)
+    err_lines: deque[str] = deque(maxlen=tail)
     t0 = time.monotonic()
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
                                 env=dict(env), cwd=cwd, start_new_session=True)
     except OSError as exc:
         return CommandResult(None, "", time.monotonic() - t0, error=f"cannot start {argv[0]}: {exc.strerror or exc}",
@@ -117,6 +148,10 @@ def run_command(command: str | Sequence[str], env: Mapping[str, str], timeout: f
     assert proc.stdout is not None
     reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
     reader.start()
+    err_reader = None
+    if proc.stderr is not None:
+        err_reader = threading.Thread(target=_pump, args=(proc.stderr, err_lines), daemon=True)
+        err_reader.start()
     timed_out = False
     try:
         proc.wait(timeout=timeout)
@@ -128,9 +163,11 @@ def run_command(command: str | Sequence[str], env: Mapping[str, str], timeout: f
             _kill_group(proc)
     # Background children may keep the pipe open; the output so far is enough.
     reader.join(5)
+    if err_reader is not None:
+        err_reader.join(5)
     text = secrets.scrub("\n".join(lines))
     return CommandResult(None if timed_out else proc.returncode, text, time.monotonic() - t0, timed_out,
-                         timeout=timeout)
+                         timeout=timeout, stderr_tail=secrets.scrub("\n".join(err_lines)))
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

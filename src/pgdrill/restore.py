@@ -3,6 +3,14 @@
 Safety rules: a database that holds user tables is never written to unless the caller passed
 ``clean`` and confirmed the target's exact name; a plain restore runs in one transaction so a
 failure leaves the target as it was.
+
+Owners and privileges are restored (pg_dump's own default). The roles they name must exist on the
+target: before anything touches it, the roles the backup needs (its manifest lists them) are looked
+up there, and missing ones stop the restore (:class:`MissingRoles`, exit 2) unless the caller asked
+to create stand-ins (``create_roles``: NOLOGIN, no password) or not to restore owners/privileges
+(``no_owner``/``no_privileges``, then recorded in the result). Database-level settings (``ALTER
+DATABASE … SET``, ``ALTER ROLE … IN DATABASE … SET``), which pg_restore applies only with
+``--create``, are read from the archive and applied to the target database under its own name.
 """
 
 from __future__ import annotations
@@ -15,21 +23,24 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
+import psycopg
 from psycopg import sql
 
+from pgdrill.catalog import Catalog
 from pgdrill.catalog import load as load_catalog
 from pgdrill.errors import (
     ConfigError,
     CryptoError,
     IntegrityError,
+    PgdrillError,
     Refused,
     TargetError,
 )
 from pgdrill.manifest import Manifest
-from pgdrill.pg import binaries, compat, parallel, stats
+from pgdrill.pg import binaries, compat, parallel, roles, stats
 from pgdrill.pg.archive import HEADER_PEEK, ArchiveHeader, parse_header, read_toc
 from pgdrill.pg.conn import DatabaseUrl, connect
 from pgdrill.report.format import human_size
@@ -50,7 +61,10 @@ class RestoreRequest:
     tables: tuple[str, ...] = ()
     data_only: bool = False
     identities: tuple[Secret, ...] = ()
-    keep_owners: bool = False
+    no_owner: bool = False  # pg_restore --no-owner: objects belong to the restoring role
+    no_privileges: bool = False  # pg_restore --no-privileges: no GRANT/REVOKE
+    create_roles: bool = False  # create missing roles NOLOGIN (they stay: the caller asked for them)
+    check_roles: bool = True  # False: the caller (a drill) made sure the roles exist
     verify_first: bool = True  # read and hash the archive before touching the target
     atomic: bool = True  # one transaction: all or nothing
     jobs: int = 1  # >1: pg_restore --jobs from a verified temp copy (needs atomic=False)
@@ -78,10 +92,29 @@ class RestoreResult:
     errors: list[str] = field(default_factory=list)
     error_count: int = 0
     tables: tuple[str, ...] = ()
+    no_owner: bool = False
+    no_privileges: bool = False
+    created_roles: list[str] = field(default_factory=list)
+    database_settings: int = 0  # ALTER DATABASE/ROLE … SET statements applied to the target
 
     @property
     def ok(self) -> bool:
         return self.error_count == 0
+
+
+class MissingRoles(Refused):
+    """The target lacks roles the backup's owners and grants name."""
+
+    def __init__(self, backup_id: str, target: str, missing: Sequence[roles.Role]) -> None:
+        names = [f"{r.name} ({', '.join(r.reasons) or 'member'})" for r in missing]
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        super().__init__(
+            f"backup {backup_id} needs roles that {target} lacks: {shown}",
+            "create them first (the backup's roles.sql has them, without passwords), or pass --create-roles "
+            "to create them NOLOGIN without passwords, or --no-owner/--no-privileges to restore without "
+            "owners/grants (policies and per-role settings still need their roles)",
+        )
+        self.names = [r.name for r in missing]
 
 
 class _PeekReader:
@@ -190,9 +223,10 @@ def _restore_command(client: binaries.Client, req: RestoreRequest, list_file: st
     cmd = [client.tool("pg_restore"), "--no-password", f"--dbname={req.target_url.conninfo_without_password()}"]
     if verbose:
         cmd.append("--verbose")  # its "processing data for table" lines are the progress
-    if not req.keep_owners:
-        # Roles of the source rarely exist on the target (scratch DBs, other clusters).
-        cmd += ["--no-owner", "--no-privileges"]
+    if req.no_owner:
+        cmd.append("--no-owner")
+    if req.no_privileges:
+        cmd.append("--no-privileges")
     if req.clean and not req.data_only:
         cmd += ["--clean", "--if-exists"]
     if req.data_only:
@@ -209,11 +243,12 @@ def _split_table(name: str) -> tuple[str, str]:
     return (schema or "public", table)
 
 
-def _toc_for_tables(store: Store, m: Manifest, req: RestoreRequest, client: binaries.Client) -> str:
-    """Write a pg_restore --use-list file selecting the wanted tables (schema-qualified, unlike -t)."""
-    wanted = {_split_table(t) for t in req.tables}
-    with open_archive(store, m, req.identities) as (_, peek):
-        proc = subprocess.Popen([client.tool("pg_restore"), "--list"], stdin=subprocess.PIPE,
+def _pg_restore_output(store: Store, m: Manifest, identities: Sequence[Secret], client: binaries.Client,
+                       args: Sequence[str]) -> str:
+    """Feed the archive to ``pg_restore ARGS`` (writing to stdout) and return what it prints. It stops
+    reading after the TOC for a listing or the database entries: the download stops with it."""
+    with open_archive(store, m, identities) as (_, peek):
+        proc = subprocess.Popen([client.tool("pg_restore"), *args], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         errs = StderrCollector(proc.stderr)
@@ -238,13 +273,21 @@ def _toc_for_tables(store: Store, m: Manifest, req: RestoreRequest, client: bina
                 proc.kill()
         err = "\n".join(errs.join(10)).encode()
     if proc.returncode != 0:
-        raise IntegrityError(f"pg_restore --list cannot read backup {m.id}: {err.decode(errors='replace')[-300:]}")
+        raise IntegrityError(f"pg_restore {args[0]} cannot read backup {m.id}: {err.decode(errors='replace')[-300:]}")
+    return out.decode("utf-8", "replace")
+
+
+def _toc_for_tables(store: Store, m: Manifest, req: RestoreRequest, client: binaries.Client) -> tuple[str, set[str]]:
+    """Write a pg_restore --use-list file selecting the wanted tables (schema-qualified, unlike -t);
+    also return the owners its entries name."""
+    wanted = {_split_table(t) for t in req.tables}
+    out = _pg_restore_output(store, m, req.identities, client, ["--list"])
     kinds = {"TABLE DATA"} if req.data_only else {"TABLE", "TABLE DATA", "SEQUENCE SET", "DEFAULT",
                                                     "CONSTRAINT", "INDEX", "TRIGGER", "SEQUENCE",
                                                     "SEQUENCE OWNED BY", "FK CONSTRAINT"}
     selected: list[str] = []
     found: set[tuple[str, str]] = set()
-    for line in out.decode("utf-8", "replace").splitlines():
+    for line in out.splitlines():
         if not line or line.startswith(";"):
             continue
         # "<id>; <oid> <oid> <KIND> <schema> <name> <owner>"
@@ -262,7 +305,153 @@ def _toc_for_tables(store: Store, m: Manifest, req: RestoreRequest, client: bina
     fd, path = tempfile.mkstemp(prefix="pgdrill-toc-", suffix=".list")
     with os.fdopen(fd, "w") as f:
         f.write("\n".join(selected) + "\n")
-    return path
+    return path, {ln.split()[-1] for ln in selected if not req.data_only}
+
+
+def toc_owners(store: Store, m: Manifest, identities: Sequence[Secret], client: binaries.Client) -> set[str]:
+    """Owners named by the archive's TOC (for backups whose manifest predates the roles section)."""
+    out = _pg_restore_output(store, m, identities, client, ["--list"])
+    return {ln.split()[-1] for ln in out.splitlines() if ln and not ln.startswith(";") and len(ln.split()) >= 6}
+
+
+# -- database-level settings ----------------------------------------------------------------------
+_IDENT = r'(?:"(?:[^"]|"")+"|[^\s"]+)'
+_ALTER_DB = re.compile(rf"^ALTER DATABASE (?P<db>{_IDENT}) SET (?P<rest>.*)$", re.DOTALL)
+_ALTER_ROLE_IN_DB = re.compile(rf"^ALTER ROLE (?P<role>{_IDENT}) IN DATABASE (?P<db>{_IDENT}) SET (?P<rest>.*)$",
+                               re.DOTALL)
+
+
+def database_settings(script: str, target_db: str) -> list[sql.Composed]:
+    """The ALTER DATABASE/ROLE … SET statements of pg_restore --create's script, renamed to
+    ``target_db``. pg_dump writes each as one statement starting a line (a quoted value may carry
+    newlines, so a statement runs to the line that ends it)."""
+    statements: list[str] = []
+    pending: str | None = None
+    for line in script.splitlines():
+        if pending is not None:
+            pending += "\n" + line
+        elif line.startswith(("ALTER DATABASE ", "ALTER ROLE ")):
+            pending = line
+        else:
+            continue
+        if pending.endswith(";") and pending.count("'") % 2 == 0:
+            statements.append(pending)
+            pending = None
+    target = sql.Identifier(target_db)
+    out: list[sql.Composed] = []
+    for stmt in statements:
+        if db := _ALTER_DB.match(stmt):
+            out.append(sql.SQL("ALTER DATABASE {} SET ").format(target) + sql.SQL(db.group("rest")))
+        elif role := _ALTER_ROLE_IN_DB.match(stmt):
+            out.append(sql.SQL("ALTER ROLE ") + sql.SQL(role.group("role"))
+                       + sql.SQL(" IN DATABASE {} SET ").format(target) + sql.SQL(role.group("rest")))
+    return out
+
+
+def _apply_database_settings(req: RestoreRequest, m: Manifest, client: binaries.Client,
+                             progress: Progress | None) -> tuple[int, list[str]]:
+    if m.roles is not None and not m.roles.database_settings and not any(r.database_settings for r in m.roles.needed):
+        return 0, []
+    with tempfile.TemporaryDirectory(prefix="pgdrill-dbprops-") as tmp:
+        empty = os.path.join(tmp, "none.list")
+        open(empty, "w").close()  # an empty list: pg_restore --create still writes the database entries
+        script = _pg_restore_output(req.store, m, req.identities, client, ["--create", f"--use-list={empty}",
+                                                                           "--file=-"])
+    statements = database_settings(script, req.target_url.dbname)
+    errors = []
+    applied = 0
+    with connect(req.target_url, role="target database") as conn:
+        for stmt in statements:
+            try:
+                conn.execute(stmt)
+                applied += 1
+            except Exception as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                errors.append(f"database setting not applied ({stmt.as_string(conn)[:120]}): {first}")
+    if progress and applied:
+        progress(f"applied {applied} database-level setting(s) to {req.target_url.dbname}")
+    return applied, errors
+
+
+# -- roles ----------------------------------------------------------------------------------------
+def needed_roles(m: Manifest) -> list[roles.Role] | None:
+    """The roles the manifest says the backup needs (None: a manifest from before roles were kept)."""
+    if m.roles is None:
+        return None
+    return [roles.Role(r.name, tuple(r.reasons), tuple(r.attributes), tuple(r.member_of), tuple(r.settings),
+                       tuple(r.database_settings)) for r in m.roles.needed]
+
+
+def wanted_roles(store: Store, m: Manifest, identities: Sequence[Secret], client: binaries.Client | None = None,
+                 owners: set[str] | None = None) -> list[roles.Role]:
+    """The roles a restore of ``m`` needs: from its manifest, or (a backup from before the manifest
+    listed them) the owners its archive's TOC names. ``owners`` narrows them to a table restore's."""
+    wanted = needed_roles(m)
+    if owners is not None:
+        return [r for r in wanted if r.name in owners] if wanted is not None else \
+            [roles.Role(o, ("owner",)) for o in sorted(owners)]
+    if wanted is None:
+        if client is None:
+            with open_archive(store, m, identities) as (_, peek):
+                header = read_header(peek, m)
+            client = binaries.for_restore(header.pg_dump_major, None)
+        wanted = [roles.Role(o, ("owner",)) for o in sorted(toc_owners(store, m, identities, client))]
+    return wanted
+
+
+def missing_roles(req: RestoreRequest, m: Manifest, client: binaries.Client,
+                  owners: set[str] | None = None) -> list[roles.Role]:
+    """The roles this restore needs that the target server lacks (given --no-owner/--no-privileges)."""
+    wanted = wanted_roles(req.store, m, req.identities, client, owners)
+    with connect(req.target_url, role="target database") as conn:
+        return roles.missing(conn, wanted, owners=not req.no_owner, privileges=not req.no_privileges)
+
+
+def kept_comment(what: str) -> str:
+    """The comment on roles `restore --create-roles` makes: they stay, and no sweep ever drops them."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return (f"created by pgdrill restore --create-roles for backup {what} at {stamp}: NOLOGIN, no password; "
+            "a stand-in for the source's role")
+
+
+def provide_roles(store: Store, m: Manifest, identities: Sequence[Secret], url: DatabaseUrl, comment: str,
+                  progress: Progress | None = None) -> list[str]:
+    """For a drill's copy: give ``url``'s server the roles the backup needs that it lacks, as NOLOGIN
+    stand-ins commented with ``comment`` (the copy's marker; drop them with :func:`drop_stand_ins`)."""
+    wanted = wanted_roles(store, m, identities)
+    with connect(url, role="scratch server") as conn:
+        lacking = roles.missing(conn, wanted)
+    return create_missing_roles(url, lacking, comment, progress)
+
+
+def drop_stand_ins(url: DatabaseUrl, names: Sequence[str], comment: str) -> tuple[list[str], list[str]]:
+    """Drop the stand-ins created with ``comment`` (after the database that used them): (problems,
+    roles still used by another database). Never raises."""
+    if not names:
+        return [], []
+    try:
+        with connect(url, role="scratch server") as conn:
+            return roles.drop(conn, names, comment)
+    except PgdrillError as exc:
+        return [f"{', '.join(names)}: {exc.message}"], []
+
+
+def create_missing_roles(url: DatabaseUrl, missing: Sequence[roles.Role], comment: str,
+                         progress: Progress | None = None) -> list[str]:
+    """Create stand-ins for ``missing`` on ``url``'s server: NOLOGIN, no password, with ``comment``."""
+    if not missing:
+        return []
+    try:
+        with connect(url, role="target server") as conn:
+            created = roles.create(conn, missing, comment)
+    except psycopg.errors.InsufficientPrivilege:
+        raise ConfigError(f"the role of {url.redacted} cannot create the roles the backup needs "
+                          f"({', '.join(r.name for r in missing)})",
+                          "connect as a role with CREATEROLE, or create them yourself") from None
+    if progress and created:
+        progress(f"created role(s) {', '.join(created)} on {url.host}:{url.port}: NOLOGIN, no password "
+                 "(stand-ins for the backup's roles; give them LOGIN and a password yourself if needed)")
+    return created
 
 
 def _prepare_tables(req: RestoreRequest) -> None:
@@ -300,6 +489,26 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
     else:
         guard_target(req.target_url, req.clean, req.confirm, user_tables)
     t0 = time.monotonic()
+    # Choose pg_restore from the archive's own header; count the tables of its TOC for the progress.
+    with open_archive(req.store, m, req.identities) as (_, peek):
+        header = read_header(peek, m)
+        tables = table_data(peek, header) if progress else None
+    client = binaries.for_restore(header.pg_dump_major, target_major)
+    table_count = len(req.tables) if req.tables else len(tables or []) or None
+    follow = DataProgress(progress, "restoring", "pg_restore", total_bytes=m.size, table_count=table_count) \
+        if progress else None
+    list_file, toc_owner_names = _toc_for_tables(req.store, m, req, client) if req.tables else (None, None)
+    created: list[str] = []
+    try:
+        if req.check_roles and not req.data_only:
+            lacking = missing_roles(req, m, client, toc_owner_names)
+            if lacking and not req.create_roles:
+                raise MissingRoles(m.id, req.target_url.redacted, lacking)
+            created = create_missing_roles(req.target_url, lacking, kept_comment(m.id), progress)
+    except BaseException:
+        if list_file:
+            os.unlink(list_file)
+        raise
     # The read-through protects what the target holds. An empty target restored in one transaction
     # needs none: the held-back last chunk (below) means a corrupt archive is never committed, and a
     # second full read (a second download from S3) cost ~15% of a 1 GB restore (bench/run).
@@ -310,16 +519,6 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
             drain(stored)
         check_stored(m, stored)
 
-    # Choose pg_restore from the archive's own header; count the tables of its TOC for the progress.
-    with open_archive(req.store, m, req.identities) as (_, peek):
-        header = read_header(peek, m)
-        tables = table_data(peek, header) if progress else None
-    client = binaries.for_restore(header.pg_dump_major, target_major)
-    count = len(req.tables) if req.tables else len(tables or []) or None
-    follow = DataProgress(progress, "restoring", "pg_restore", total_bytes=m.size, table_count=count) \
-        if progress else None
-
-    list_file = _toc_for_tables(req.store, m, req, client) if req.tables else None
     try:
         if req.data_only and req.tables:
             _prepare_tables(req)
@@ -390,6 +589,11 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
         n = follow.table_count
         progress(f"restored {human_size(stored.count)}" + (f", table data of {min(len(follow.done), n)} of {n} "
                                                            "tables" if n else ""))
+    applied = 0
+    if not req.tables and (rc == 0 or not req.atomic):
+        applied, setting_errors = _apply_database_settings(req, m, client, progress)
+        errors += setting_errors
+        count += len(setting_errors)
     return RestoreResult(
         manifest=m,
         target=req.target_url.redacted,
@@ -400,4 +604,53 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
         errors=errors,
         error_count=count,
         tables=req.tables,
+        no_owner=req.no_owner,
+        no_privileges=req.no_privileges,
+        created_roles=created,
+        database_settings=applied,
     )
+
+
+# -- a whole-cluster run -------------------------------------------------------------------------
+def run_restore_run(req: RestoreRequest, cat: Catalog, progress: Progress | None = None) -> list[RestoreResult]:
+    """Restore every database of an --all-databases run into a database of the same name on the
+    server of ``req.target_url``. Everything is checked before anything is written: the run is
+    complete, every target database is absent or empty, the roles exist (or are created once)."""
+    req.validate()
+    members = cat.run(req.backup)
+    server = req.target_url
+    targets: list[tuple[Manifest, DatabaseUrl, bool]] = []
+    with connect(server, role="target server") as conn:
+        have = {str(r[0]) for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
+    for m in members:
+        url = server.with_dbname(m.database)
+        exists = m.database in have
+        if exists:
+            user_tables, _, _ = target_state(url)
+            guard_target(url, False, None, user_tables)
+        targets.append((m, url, exists))
+    wanted: dict[str, roles.Role] = {}
+    for m in members:
+        for role in needed_roles(m) or []:
+            wanted.setdefault(role.name, role)
+    with connect(server, role="target server") as conn:
+        lacking = roles.missing(conn, wanted.values(), owners=not req.no_owner, privileges=not req.no_privileges)
+    if lacking and not req.create_roles:
+        raise MissingRoles(f"run {members[0].run_id}", f"{server.host}:{server.port}", lacking)
+    created = create_missing_roles(server, lacking, kept_comment(f"run {members[0].run_id}"), progress)
+    results = []
+    for m, url, exists in targets:
+        if not exists:
+            with connect(server, role="target server") as conn:
+                try:
+                    conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(m.database)))
+                except psycopg.Error as exc:
+                    raise TargetError(f"cannot create database {m.database} on {server.redacted}: "
+                                      f"{str(exc).strip().splitlines()[0]}") from None
+            if progress:
+                progress(f"created database {m.database} on {server.host}:{server.port}")
+        r = run_restore(replace(req, backup=m.id, target_url=url, check_roles=False), progress, m)
+        if m is members[0]:
+            r.created_roles = created
+        results.append(r)
+    return results

@@ -32,7 +32,7 @@ from pyrage import x25519
 
 from pgdrill import catalog, cli, secrets
 from pgdrill.backup import BackupRequest, run_backup
-from pgdrill.manifest import Manifest, archive_key, manifest_key, new_id
+from pgdrill.manifest import Manifest, archive_key, manifest_key, new_id, roles_key
 from pgdrill.pg import stats
 from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.store import Store, open_store
@@ -148,12 +148,15 @@ def _template(pg: PgServer, source: Source, tmp_path_factory: pytest.TempPathFac
     assert restored_counts(pg, str(path), manifest.id) == source.counts
     day = timedelta(days=1)
     older_id = new_id(manifest.created_at - day)
+    assert manifest.roles is not None
     older = manifest.model_copy(update={
         "id": older_id, "created_at": manifest.created_at - day, "finished_at": manifest.finished_at - day,
         "object_key": archive_key(older_id, False),
+        "roles": manifest.roles.model_copy(update={"object_key": roles_key(older_id, False)}),
     })
     with store.open(manifest.object_key) as f:
         store.put(older.object_key, f)
+    store.put_bytes(older.roles.object_key, store.get_bytes(manifest.roles.object_key))  # type: ignore[union-attr]
     store.put_bytes(manifest_key(older_id), older.to_json().encode())
     assert [b.id for b in catalog.load(store).backups] == [older.id, manifest.id]
     return Template(path, manifest, older)

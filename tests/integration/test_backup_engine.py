@@ -101,7 +101,7 @@ def test_s3_endpoint_lost_mid_upload_leaves_no_backup(capsys, s3_env, db: Databa
     cat = catalog.load(open_store(store_url))
     assert [b.id for b in cat.backups] == [first.json()["id"]]
     keys = [o.key for o in open_store(store_url).list("backups/")]
-    assert keys == [f"backups/{first.json()['id']}/archive.pgdump", f"backups/{first.json()['id']}/manifest.json"]
+    assert keys == [f"backups/{first.json()['id']}/{name}" for name in ("archive.pgdump", "manifest.json", "roles.sql")]
 
 
 def test_restore_refuses_a_non_empty_target(capsys, pg: PgServer, db: DatabaseUrl, target_db: DatabaseUrl,

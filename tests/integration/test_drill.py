@@ -119,7 +119,7 @@ def test_passing_drill_on_hard_content(capsys: pytest.CaptureFixture[str], pg: P
     assert doc["passed"] is True and doc["failures"] == []
     assert {n: c["status"] for n, c in checks.items()} == {
         "restore": "pass", "schemas": "pass", "extensions": "pass", "row counts": "pass", "sequences": "pass",
-        "migration head": "pass", "sql: every mood counted": "pass", "sql: invoices": "pass",
+        "privileges": "pass", "migration head": "pass", "sql: every mood counted": "pass", "sql: invoices": "pass",
         "sql: no negative amounts": "pass", "smoke: app inserts an invoice": "pass",
         "smoke: psql sees the data": "pass", "cleanup": "pass"}
     assert "3f2a9c1b7d4e" in checks["migration head"]["detail"]
@@ -245,8 +245,11 @@ def test_sequence_behind_its_column_fails(pg: PgServer, prefix: str,
     res = _run(pg, store, prefix, tamper=rewind)
     seq = {c.name: c for c in res.record.checks}["sequences"]
     assert seq.status == "fail"
-    assert seq.items == ("app.customers_id_seq: last_value 10, max(app.customers.id) = 2000",
-                         "app.products_id_seq: last_value unset, max(app.products.id) = 300")
+    # behind where the source's sequences were (recorded in the backup's snapshot), and behind the column
+    assert seq.items == ("app.customers_id_seq: restored last_value 10, the source's was 2000 (manifest); "
+                         "max(app.customers.id) = 2000",
+                         "app.products_id_seq: restored last_value unset, the source's was 300 (manifest); "
+                         "max(app.products.id) = 300")
     assert res.passed is False
     assert scratch_dbs(pg, prefix) == []
 
@@ -359,7 +362,7 @@ def test_checks_runner_is_reusable_without_a_drill(shop: DatabaseUrl, shop_backu
     results = run_checks(shop, Expected.from_manifest(m), cfg)
     assert [(r.name, r.status) for r in results] == [
         ("schemas", "pass"), ("extensions", "pass"), ("row counts", "pass"), ("sequences", "pass"),
-        ("migration head", "pass"), ("sql: orders", "pass")]
+        ("privileges", "pass"), ("migration head", "pass"), ("sql: orders", "pass")]
     assert [r.status for r in run_checks(shop)][2] == "skip"  # no manifest: nothing to compare rows with
 
 

@@ -1,9 +1,10 @@
 """One contract, every Source: a stored backup restored into a scratch database, a Neon branch (through
 the local Neon API stand-in), a dump made by pg_dump alone in a folder of such dumps (an archive set),
-and a test-only source whose copy is a private server on a fresh data directory. Each must yield a
-connectable copy that says what point in time it holds, destroy it after success, a failing check and
-an interrupt, keep it with --keep, refuse a production target before making anything, and sweep the
-copy a SIGKILLed run left behind.
+a test-only source whose copy is a private server on a fresh data directory, and the physical
+point-in-time sources (a real pgBackRest repository, real barman-cloud backups in the S3 test server)
+whose copy is a recovered private server. Each must yield a connectable copy that says what point in
+time it holds, destroy it after success, a failing check and an interrupt, keep it with --keep, refuse
+a production target before making anything, and sweep the copy a SIGKILLed run left behind.
 """
 
 from __future__ import annotations
@@ -149,10 +150,64 @@ def _initdb_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
     return Harness("initdb", spec, copies, production, remove=remove)
 
 
-@pytest.fixture(params=["backup", "neon", "archive", "initdb"])
+def _private_root(request: pytest.FixtureRequest) -> Path:
+    # Not under tmp_path: its parents are private to root, and the server runs as the postgres user.
+    root = Path(tempfile.mkdtemp(prefix="pgdrill-contract-"))
+    os.chmod(root, 0o755)  # noqa: S103
+    request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
+    return root
+
+
+def _folders(root: Path) -> Callable[[], set[str]]:
+    return lambda: {p.name for p in root.iterdir()} if root.is_dir() else set()
+
+
+def _remove_folder(root: Path) -> Callable[[str], None]:
+    def remove(name: str) -> None:
+        from pgdrill.sources.private import remove_copy_folder
+
+        remove_copy_folder(root / name)
+
+    return remove
+
+
+def _physical_production(spec: dict[str, Any]) -> Callable[[DatabaseUrl], Source]:
+    def production(url: DatabaseUrl) -> Source:
+        from pgdrill.sources.physical import PhysicalRecoverySource
+
+        source = build(spec)
+        assert isinstance(source, PhysicalRecoverySource)
+        source.target_url, source.production_databases = url, (url.dbname,)
+        return source
+
+    return production
+
+
+def _pgbackrest_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
+    from support.pitr import PgBackRestRepo
+
+    repo: PgBackRestRepo = request.getfixturevalue("pgbackrest_repo")
+    root = _private_root(request)
+    spec = {"kind": "pgbackrest", "root": str(root), "stanza": repo.stanza, "config": str(repo.config)}
+    return Harness("pgbackrest", spec, _folders(root), _physical_production(spec), remove=_remove_folder(root))
+
+
+def _barman_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
+    from support.pitr import BarmanBucket
+
+    bucket: BarmanBucket = request.getfixturevalue("barman_bucket")
+    request.getfixturevalue("s3_env")  # credentials and endpoint, for this process and the killed one
+    root = _private_root(request)
+    spec = {"kind": "barman", "root": str(root), "url": bucket.url_prefix, "server": bucket.server}
+    return Harness("barman", spec, _folders(root), _physical_production(spec), remove=_remove_folder(root))
+
+
+@pytest.fixture(params=["backup", "neon", "archive", "initdb",
+                        pytest.param("pgbackrest", marks=pytest.mark.slow),
+                        pytest.param("barman", marks=pytest.mark.slow)])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     make = {"backup": _backup_harness, "neon": _neon_harness, "archive": _archive_harness,
-            "initdb": _initdb_harness}[request.param]
+            "initdb": _initdb_harness, "pgbackrest": _pgbackrest_harness, "barman": _barman_harness}[request.param]
     h = make(request, tmp_path)
     yield h
     for name in h.copies():  # whatever a failing test left, so the next test starts clean

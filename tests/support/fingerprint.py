@@ -28,10 +28,10 @@ def load_hard_content(url: DatabaseUrl) -> None:
         conn.execute(HARD_CONTENT.read_text())  # type: ignore[arg-type]
 
 
-def _schema_dump(url: DatabaseUrl, major: int) -> list[str]:
+def _schema_dump(url: DatabaseUrl, major: int, owners: bool = False) -> list[str]:
     client = binaries.for_dump(major)
     out = subprocess.run(
-        [client.tool("pg_dump"), "--schema-only", "--no-owner", "--no-privileges",
+        [client.tool("pg_dump"), "--schema-only", *([] if owners else ["--no-owner", "--no-privileges"]),
          f"--dbname={url.conninfo_without_password()}"],
         capture_output=True, text=True, check=True, env={"PGPASSWORD": url.password or ""},
     )
@@ -46,7 +46,20 @@ def _schema_dump(url: DatabaseUrl, major: int) -> list[str]:
     return lines
 
 
-def fingerprint(url: DatabaseUrl, with_schema: bool = True) -> dict[str, Any]:
+def database_settings(url: DatabaseUrl) -> list[tuple[str, list[str]]]:
+    """ALTER DATABASE/ROLE … IN DATABASE … SET of this database, by role ("" for the database itself)."""
+    with psycopg.connect(url.conninfo(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT coalesce(r.rolname, ''), s.setconfig FROM pg_db_role_setting s "
+            "LEFT JOIN pg_roles r ON r.oid = s.setrole "
+            "WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY 1"
+        ).fetchall()
+    return [(str(role), sorted(config)) for role, config in rows]
+
+
+def fingerprint(url: DatabaseUrl, with_schema: bool = True, owners: bool = False) -> dict[str, Any]:
+    """``owners``: the schema dump keeps owners and privileges, and large-object owners/ACLs and the
+    database-level settings are compared too."""
     fp: dict[str, Any] = {"tables": {}, "sequences": {}, "large_objects": {}}
     with psycopg.connect(url.conninfo(), autocommit=True) as conn:
         major = conn.info.server_version // 10000
@@ -66,6 +79,11 @@ def fingerprint(url: DatabaseUrl, with_schema: bool = True) -> dict[str, Any]:
         ):
             fp["large_objects"][int(oid)] = digest
         fp["extensions"] = sorted(r[0] for r in conn.execute("SELECT extname FROM pg_extension"))
+        if owners:
+            fp["large_object_acl"] = [tuple(r) for r in conn.execute(
+                "SELECT oid::bigint, pg_get_userbyid(lomowner), lomacl::text FROM pg_largeobject_metadata ORDER BY 1")]
+    if owners:
+        fp["database_settings"] = database_settings(url)
     if with_schema:
-        fp["schema"] = _schema_dump(url, major)
+        fp["schema"] = _schema_dump(url, major, owners)
     return fp

@@ -3,7 +3,9 @@
 It is a real HTTP server on a free 127.0.0.1 port (``/api/v2/...``), answering with the paths,
 request bodies, response documents and errors (``{"code", "message"}``, ``423 Locked``) of Neon's
 published OpenAPI description: get project, list branches, create branch (``parent_timestamp``,
-``expires_at``, endpoints), list branch databases, get operation, get connection URI, delete branch.
+``expires_at``, endpoints), list branch databases, get operation, get connection URI, delete branch,
+update branch (rename: ``PATCH …/branches/{id}`` with ``{"branch": {"name"}}``) and set a branch as
+the project's default (``POST …/branches/{id}/set_as_default``).
 
 What it simulates, and what it does not:
 
@@ -315,11 +317,15 @@ class NeonStandIn:
                 return 200, {"branches": [b.doc(self.project_id) for b in self.branches.values()]}
             if method == "POST":
                 return self.create_branch(body)
-        b = re.fullmatch(r"/branches/([^/]+)(/databases)?", rest)
+        b = re.fullmatch(r"/branches/([^/]+)(/databases|/set_as_default)?", rest)
         if b:
             branch = self.branches.get(b.group(1))
             if branch is None:
                 raise ApiError(404, f"branch {b.group(1)} not found")
+            if b.group(2) == "/set_as_default" and method == "POST":
+                return self.set_default(branch)
+            if not b.group(2) and method == "PATCH":
+                return self.update_branch(branch, body)
             if b.group(2) and method == "GET":
                 return 200, {"databases": [self.database_doc(branch)]}
             if not b.group(2) and method == "GET":
@@ -426,6 +432,26 @@ class NeonStandIn:
                        "created_at": _ts(now), "updated_at": _ts(now)}],
             "databases": [self.database_doc(branch)],
         }
+
+    def update_branch(self, branch: FakeBranch, body: Any) -> tuple[int, dict[str, Any]]:
+        spec = body.get("branch") if isinstance(body, dict) else None
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
+            raise ApiError(400, "request body must be {\"branch\": {\"name\": …}}")
+        if any(b.name == spec["name"] and b.id != branch.id for b in self.branches.values()):
+            raise ApiError(409, f"branch with name {spec['name']} already exists")
+        branch.name = spec["name"]
+        return 200, {"branch": branch.doc(self.project_id), "operations": []}
+
+    def set_default(self, branch: FakeBranch) -> tuple[int, dict[str, Any]]:
+        if branch.expires_at is not None:
+            raise ApiError(400, "a branch with an expiration time cannot be the default")
+        for b in self.branches.values():
+            b.default = b.id == branch.id
+        self.main = branch
+        return 200, {"branch": branch.doc(self.project_id), "operations": []}
+
+    def default_branch(self) -> FakeBranch:
+        return next(b for b in self.branches.values() if b.default)
 
     def delete_branch(self, branch: FakeBranch) -> tuple[int, dict[str, Any]]:
         if branch.default:

@@ -120,3 +120,23 @@ def target_db(pg: PgServer) -> Iterator[DatabaseUrl]:
     url = pg.create_database()
     yield url
     pg.drop_database(url.dbname)
+
+
+@pytest.fixture
+def fresh_server(pg: PgServer) -> Iterator[PgServer]:
+    """A brand-new server of the session server's major, with none of its roles (a new RDS instance,
+    a drill's scratch server); destroyed after the test."""
+    server = start_local(pg.major) if pg.cluster is None else start_local_from(pg.cluster.bin_dir)
+    try:
+        yield server
+    finally:
+        assert server.cluster is not None
+        server.cluster.destroy()
+
+
+def start_local_from(bin_dir: Path) -> PgServer:
+    cluster = LocalCluster.create(bin_dir=bin_dir)
+    url = cluster.url()
+    with psycopg.connect(url.conninfo()) as conn:
+        major = conn.info.server_version // 10000
+    return PgServer(url, major, cluster)

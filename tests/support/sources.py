@@ -80,6 +80,14 @@ def build(spec: dict[str, Any]) -> Source:
 
         client = NeonClient(spec["api_key"], spec["api_host"], backoff=0.01, max_backoff=0.08, sleep=lambda s: None)
         return BranchSource(NeonProvider(client, spec["project_id"], poll=0, failed_grace=0.0))
+    if kind == "pgbackrest":
+        from pgdrill.sources.pgbackrest import PgBackRestSource
+
+        return PgBackRestSource(root=Path(spec["root"]), stanza=spec["stanza"], config=Path(spec["config"]))
+    if kind == "barman":
+        from pgdrill.sources.barman import BarmanCloudSource
+
+        return BarmanCloudSource(root=Path(spec["root"]), url=spec["url"], server_name=spec["server"])
     if kind == "initdb":
         return InitdbSource(root=Path(spec["root"]), server_bin=Path(spec["server_bin"]))
     if kind == "archive":

@@ -32,13 +32,16 @@ _NAMED_NOT_NULL = re.compile(r'CONSTRAINT (?:"[^"]+"|\w+) NOT NULL')
 
 #: one line per cross-version case that passed, printed at the end of the run
 MATRIX: list[str] = []
+#: the dump comparisons of the fidelity tests (tests/integration/test_fidelity_regression.py)
+FIDELITY: list[str] = []
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if MATRIX:
-        terminalreporter.section("PostgreSQL version matrix")
-        for line in MATRIX:
-            terminalreporter.write_line(line)
+    for title, lines in (("PostgreSQL version matrix", MATRIX), ("Fidelity (pg_dump text compared)", FIDELITY)):
+        if lines:
+            terminalreporter.section(title)
+            for line in lines:
+                terminalreporter.write_line(line)
 
 
 def ensure_major(major: int) -> None:

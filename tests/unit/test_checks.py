@@ -37,14 +37,14 @@ URL = DatabaseUrl.parse("postgresql://drill:s3cr%40t-pw@db.internal:6432/scratch
 # -- config -----------------------------------------------------------------------------------
 def test_defaults_enable_every_builtin_check_in_a_safe_order() -> None:
     names = [c.name for c in build_checks(ChecksConfig(), restore=True)]
-    assert names == ["restore", "schemas", "extensions", "row counts", "sequences", "migration head"]
+    assert names == ["restore", "schemas", "extensions", "row counts", "sequences", "privileges", "migration head"]
     cfg = ChecksConfig.model_validate({
         "row_counts": "warn", "sequences": False, "migration": "off",
         "sql": {"name": "one", "sql": "select 1", "expect": 1},
         "smoke": "alembic upgrade head",
     })
     checks = build_checks(cfg)
-    assert [c.name for c in checks] == ["schemas", "extensions", "row counts", "sql: one",
+    assert [c.name for c in checks] == ["schemas", "extensions", "row counts", "privileges", "sql: one",
                                         "smoke: alembic upgrade head"]
     assert [c.severity for c in checks][:3] == ["fail", "fail", "warn"]
 

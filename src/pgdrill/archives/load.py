@@ -248,7 +248,9 @@ def _raise_unreadable(archive: Archive, rc: int, lines: list[str]) -> None:
 # -- restore ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LoadOptions:
-    keep_owners: bool = False  # restore owners and grants (default: --no-owner --no-privileges, as pgdrill's)
+    # restore owners and grants (default: --no-owner --no-privileges — unlike pgdrill's own backups, a
+    # dump made by another tool says nothing of the roles it needs)
+    keep_owners: bool = False
     atomic: bool = False  # pg_restore: one transaction, stop at the first error (plain SQL always stops)
     clean: bool = False  # pg_restore --clean --if-exists (custom, tar, directory only)
     jobs: int = 1

@@ -7,8 +7,8 @@ What it does, line by line, outside ``COPY … FROM stdin`` data (which passes t
   script creates — the plain-SQL counterpart of an archive's TOC, for the checks;
 - drops ownership and privileges (``ALTER … OWNER TO``, ``GRANT``, ``REVOKE``, ``ALTER DEFAULT
   PRIVILEGES``, ``SET SESSION AUTHORIZATION``) unless ``keep_owners`` — what ``pg_restore --no-owner
-  --no-privileges`` does for pgdrill's own restores, since the source's roles rarely exist on a scratch
-  server;
+  --no-privileges`` does: a dump made by another tool carries no list of the roles it needs (pgdrill's
+  own backups do, and keep owners and grants), and the source's roles rarely exist on a scratch server;
 - drops what ``pg_dump --create`` adds around the database itself (``CREATE/ALTER/DROP/COMMENT ON
   DATABASE`` and the one ``\\connect`` to it), as pg_restore does without ``--create``; a second
   ``\\connect`` (a script restoring several databases) and psql meta-commands other than harmless

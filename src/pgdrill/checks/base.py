@@ -29,6 +29,15 @@ Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
+class ExpectedPrivileges:
+    """Owners and ACLs in the compact form of pgdrill.pg.privileges.compact."""
+
+    owner: str | None
+    count: int
+    objects: Mapping[str, list[str | None]]
+
+
+@dataclass(frozen=True)
 class Expected:
     """What the restored copy should hold, as far as its source knows. A stored backup knows all of
     it (its manifest); a point-in-time copy may know nothing. A check whose expectation is ``None``
@@ -53,11 +62,24 @@ class Expected:
     listed_tables: Sequence[str] | None = None  # tables that must exist, counts unknown (an archive's TOC)
     tolerance: float = 0.0  # relative difference allowed per table in ``tables``
     previous: Baseline | None = None
+    materialized_views: Mapping[str, int] | None = None  # populated ones: row counts
+    data_excluded: Sequence[str] = ()  # tables dumped without their rows on purpose (--exclude-table-data)
+    left_out: Sequence[str] = ()  # tables left out on purpose (--exclude-table), for the details
+    migration_heads: Mapping[str, str | None] | None = None  # schema.table → head, every migration table
+    sequences: Mapping[str, int | None] | None = None  # schema.sequence → last_value (None: not called)
+    privileges: ExpectedPrivileges | None = None
 
     @classmethod
     def from_manifest(cls, m: Manifest, *, same_instant: bool = True) -> Expected:
+        p = m.privileges
         return cls(tables=dict(m.tables), schemas=list(m.schemas), extensions=dict(m.extensions),
-                   migration_head=m.migration_head, same_instant=same_instant, taken_at=m.created_at)
+                   migration_head=m.migration_head, same_instant=same_instant, taken_at=m.created_at,
+                   materialized_views=dict(m.materialized_views),
+                   data_excluded=list(m.scope.data_excluded_tables) if m.scope else [],
+                   left_out=list(m.scope.excluded_tables) if m.scope else [],
+                   migration_heads=dict(m.migration_heads) or None,
+                   sequences=None if m.sequences is None else dict(m.sequences),
+                   privileges=None if p is None else ExpectedPrivileges(p.owner, p.count, dict(p.objects)))
 
     @property
     def total_rows(self) -> int:

@@ -31,7 +31,11 @@ class MigrationConfig(BaseModel):
     severity: SeverityField = "fail"
     expected: str | None = Field(default=None, description="expected head; several heads comma-separated")
     expected_command: str | list[str] | None = Field(
-        default=None, description="prints the expected head(s): first word of each non-empty line")
+        default=None, description="prints the expected head(s): first word of each non-empty stdout line; "
+                                  "knex's 'Current Version: X' and alembic's '(head)' forms are understood")
+    table: str | None = Field(default=None, min_length=1,
+                              description="the migration table the application uses (schema.table), when there "
+                                          "are several")
     timeout: Duration = 120.0
 
     @model_validator(mode="before")
@@ -111,6 +115,7 @@ class ChecksConfig(BaseModel):
     schemas: SeverityField = "fail"
     extensions: SeverityField = "fail"
     sequences: SeverityField = "fail"
+    privileges: SeverityField = "fail"
     migration: MigrationConfig = Field(default_factory=MigrationConfig)
     sql: Annotated[list[SqlAssertion], BeforeValidator(_listify)] = Field(default_factory=list)
     smoke: Annotated[list[SmokeCommand], BeforeValidator(_listify)] = Field(default_factory=list)

@@ -33,6 +33,10 @@ class RestoreErrorsCheck(Check):
 
 
 class RowCountsCheck(Check):
+    """Exact row counts of every table against the source's. Tables dumped without rows on purpose
+    (--exclude-table-data) must come back empty; populated materialized views are compared too, but
+    pg_restore refreshes them, so one that was stale at backup time differs by design: a warning."""
+
     name = "row counts"
 
     def run(self, ctx: CheckContext) -> CheckResult:
@@ -42,13 +46,32 @@ class RowCountsCheck(Check):
             return self.result("skip", "no manifest to compare with")
         if e.tables is None or set(e.listed_tables or ()) - set(restored):
             return self._listed(e.listed_tables or (), restored)
-        diffs = row_count_differences(e.tables, restored, e.label, e.tolerance)
+        want = {**e.tables, **{t: 0 for t in e.data_excluded}}
+        diffs = row_count_differences(want, restored, e.label, e.tolerance)
+        views: list[str] = []
+        if e.materialized_views is not None:
+            conn = ctx.conn()
+            views = row_count_differences(e.materialized_views, stats.count_rows(conn, stats.materialized_views(conn)),
+                                          e.label)
+            views = [f"materialized view {v}" for v in views]
+        on_purpose = ""
+        if e.data_excluded or e.left_out:
+            parts = ([f"{_n(len(e.data_excluded), 'table')} without rows"] if e.data_excluded else []) + \
+                    ([f"{_n(len(e.left_out), 'table')} left out"] if e.left_out else [])
+            on_purpose = f" ({' and '.join(parts)} on purpose)"
+        if diffs:
+            detail = f"{len(diffs)} of {len(set(want) | set(restored))} tables differ: " + "; ".join(diffs[:3])
+            return self.result("fail", detail, diffs + views)
         within = f" within {e.tolerance:.0%} of" if e.tolerance else ", all equal to"
-        if not diffs:
-            return self.result("pass", f"{len(e.tables)} tables, {sum(restored.get(t, 0) for t in e.tables)} rows"
-                                       f"{within} the {e.label}")
-        detail = f"{len(diffs)} of {len(set(e.tables) | set(restored))} tables differ: " + "; ".join(diffs[:3])
-        return self.result("fail", detail, diffs)
+        summary = (f"{len(e.tables)} tables, {sum(restored.get(t, 0) for t in e.tables)} rows{within} the "
+                   f"{e.label}{on_purpose}")
+        mv = e.materialized_views or {}
+        if views:
+            return self.result("warn", f"{summary}; {len(views)} of {len(mv)} materialized views differ (pg_restore "
+                                       f"refreshes them: stale at backup time?): {'; '.join(views[:2])}", views)
+        if mv:
+            summary += f"; {_n(len(mv), 'materialized view')} equal too"
+        return self.result("pass", summary)
 
     def _listed(self, listed: Sequence[str], restored: Mapping[str, int]) -> CheckResult:
         """Tables a dump lists with data (its TOC): each must exist; its rows are counted."""
@@ -131,26 +154,65 @@ WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
 ORDER BY 3, 4, 5
 """
 
+_ALL_SEQUENCES = """
+SELECT ps.schemaname || '.' || ps.sequencename, s.seqstart, s.seqincrement, ps.last_value
+FROM pg_sequences ps
+JOIN pg_namespace n ON n.nspname = ps.schemaname
+JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = ps.sequencename
+JOIN pg_sequence s ON s.seqrelid = c.oid
+"""
+
+
+def next_value(start: int, increment: int, last_value: int | None) -> int:
+    """What nextval() hands out next (last_value is NULL before the first nextval: the start)."""
+    return start if last_value is None else last_value + increment
+
 
 def sequence_behind(start: int, increment: int, last_value: int | None, extreme: int | None) -> bool:
-    """Would nextval() hand out a value the column already holds? (last_value is NULL before the
-    first nextval, when the next value is the start.)"""
+    """Would nextval() hand out a value the column already holds?"""
     if extreme is None:
         return False
-    nxt = start if last_value is None else last_value + increment
+    nxt = next_value(start, increment, last_value)
     return nxt <= extreme if increment > 0 else nxt >= extreme
 
 
+def behind_source(start: int, increment: int, restored: int | None, source: int | None) -> bool:
+    """Is the restored sequence behind where the source's was at backup time?"""
+    mine, theirs = next_value(start, increment, restored), next_value(start, increment, source)
+    return mine < theirs if increment > 0 else mine > theirs
+
+
+def _shown(v: int | None) -> str:
+    return "unset" if v is None else str(v)
+
+
 class SequencesCheck(Check):
-    """A sequence left behind its column makes the first INSERT after a restore fail with a duplicate
-    key — the classic silent restore bug (data-only restores, hand-copied tables)."""
+    """A sequence behind its column makes the first INSERT after a restore fail with a duplicate key
+    — the classic silent restore bug (data-only restores, hand-copied tables). With the source's
+    states (recorded in the backup's snapshot) the check fails only when the restored sequence is
+    behind where the source's was; one the source itself had behind its column is a warning that
+    says so — the restore was faithful, the source has the bug."""
 
     name = "sequences"
 
     def run(self, ctx: CheckContext) -> CheckResult:
         conn = ctx.conn()
+        e = ctx.expected
+        source = e.sequences if e is not None and e.same_instant else None
+        label = e.label if e is not None else "manifest"
+        failures: dict[str, str] = {}
+        inherited: list[str] = []
+        compared = 0
+        if source is not None:
+            for key, start, inc, last in conn.execute(_ALL_SEQUENCES).fetchall():
+                if str(key) not in source:
+                    continue
+                compared += 1
+                restored_v = None if last is None else int(last)  # type: ignore[call-overload]
+                if behind_source(int(start), int(inc), restored_v, source[str(key)]):  # type: ignore[call-overload]
+                    failures[str(key)] = (f"{key}: restored last_value {_shown(restored_v)}, "
+                                          f"the source's was {_shown(source[str(key)])} ({label})")
         rows = conn.execute(_SEQUENCES).fetchall()
-        behind = []
         for seq_schema, seq, schema, table, column, start, inc, last in rows:
             agg = "max" if int(inc) > 0 else "min"  # type: ignore[call-overload]
             query = sql.SQL("SELECT {}({}) FROM {}.{}").format(
@@ -158,12 +220,25 @@ class SequencesCheck(Check):
             row = conn.execute(query).fetchone()
             extreme = None if row is None or row[0] is None else int(row[0])  # type: ignore[call-overload]
             last_v = None if last is None else int(last)  # type: ignore[call-overload]
-            if sequence_behind(int(start), int(inc), last_v, extreme):  # type: ignore[call-overload]
-                behind.append(f"{seq_schema}.{seq}: last_value {last_v if last_v is not None else 'unset'}, "
-                              f"{agg}({schema}.{table}.{column}) = {extreme}")
-        if behind:
-            return self.result("fail", f"{len(behind)} sequence(s) behind their column: {'; '.join(behind[:2])}",
-                               behind)
+            key = f"{seq_schema}.{seq}"
+            if not sequence_behind(int(start), int(inc), last_v, extreme):  # type: ignore[call-overload]
+                continue
+            column_fact = f"{agg}({schema}.{table}.{column}) = {extreme}"
+            if key in failures:
+                failures[key] += f"; {column_fact}"
+            elif source is not None and key in source:
+                inherited.append(f"{key}: last_value {_shown(last_v)}, {column_fact}, as in the source")
+            else:
+                failures[key] = f"{key}: last_value {_shown(last_v)}, {column_fact}"
+        if failures:
+            lines = [failures[k] for k in sorted(failures)]
+            return self.result("fail", f"{len(lines)} sequence(s) behind: {' | '.join(lines[:2])}",
+                               lines + inherited)
+        if inherited:
+            return self.result("warn", f"{len(inherited)} sequence(s) already behind their column in the source "
+                                       f"(restored as they were; the next INSERT there would fail too): "
+                                       f"{'; '.join(inherited[:2])}", inherited)
+        if source is not None:
+            return self.result("pass", f"{_n(compared, 'sequence')} where the source's were, {len(rows)} "
+                                       "serial/identity sequences ahead of their columns")
         return self.result("pass", f"{len(rows)} serial/identity sequences ahead of their columns")
-
-

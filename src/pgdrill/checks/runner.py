@@ -16,6 +16,7 @@ from pgdrill.checks.contents import (
 )
 from pgdrill.checks.drop import RowDropCheck
 from pgdrill.checks.migration import MigrationHeadCheck
+from pgdrill.checks.privileges import PrivilegesCheck
 from pgdrill.checks.results import CheckResult, RestoreOutcome
 from pgdrill.checks.smoke import SmokeCommandCheck
 from pgdrill.checks.sql import SqlAssertionCheck
@@ -37,7 +38,7 @@ def build_checks(cfg: ChecksConfig | None = None, *, restore: bool = False, base
                                             (RowCountsCheck(), cfg.row_counts)]
     if baseline:
         checks.append((RowDropCheck(), cfg.row_drop))
-    for check, severity in (*checks, (SequencesCheck(), cfg.sequences)):
+    for check, severity in (*checks, (SequencesCheck(), cfg.sequences), (PrivilegesCheck(), cfg.privileges)):
         if severity != "off":
             out.append(_with_severity(check, severity))
     if cfg.migration.severity != "off":

@@ -28,11 +28,23 @@ from pgdrill.errors import CheckFailed, IntegrityError
 @click.option("--tag", "tags", multiple=True, envvar="PGDRILL_TAGS", metavar="NAME",
               help="Tag the backup (repeatable), e.g. pre-deploy.")
 @apply(dump_options)
+@click.option("--schema", "schema", multiple=True, metavar="PATTERN",
+              help="Only these schemas (pg_dump --schema; repeatable). Recorded in the manifest.")
+@click.option("--table", "table", multiple=True, metavar="PATTERN",
+              help="Only these tables (pg_dump --table; repeatable): no schemas, extensions or large objects.")
+@click.option("--exclude-schema", multiple=True, metavar="PATTERN", help="Leave these schemas out (repeatable).")
+@click.option("--exclude-table", multiple=True, metavar="PATTERN", help="Leave these tables out (repeatable).")
+@click.option("--exclude-table-data", multiple=True, metavar="PATTERN",
+              help="Keep these tables' definitions but not their rows (repeatable).")
+@click.option("--all-databases", is_flag=True, default=None,
+              help="The roles once, then every database this role can connect to, each its own backup with "
+                   "one shared run id (--database-url names the server).")
 @common(writes="backups")
 @apply(notify_options)
 @click.pass_context
 def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
-    """Dump a database into the store, with a manifest of exact row counts.
+    """Dump a database into the store, with its roles and a manifest of exact row counts, owners,
+    grants and sequence states, all from the dump's own snapshot.
 
     \b
     Examples:
@@ -40,12 +52,18 @@ def backup(ctx: click.Context, /, as_json: bool, **_: object) -> None:
       pgdrill backup --store ./backups --encrypt-to age1… --tag before-upgrade
       PGDRILL_DATABASE_URL=… pgdrill backup -e production     # store and keys from pgdrill.yml
     """
-    from pgdrill.backup import run_backup
+    from pgdrill.backup import run_backup, run_cluster_backup
     from pgdrill.report import backups as render
     from pgdrill.settings import jobs
 
     start_job(ctx)  # bad github:/notify: settings fail before the backup, not after; the start ping
-    req = jobs.backup(settings_of(ctx))
+    s = settings_of(ctx)
+    req = jobs.backup(s)
+    if s.get("all_databases"):
+        manifests = run_cluster_backup(req, progress_printer(ctx))
+        emit(as_json, render.cluster_backup_json(manifests), render.cluster_backup_text(manifests))
+        publish_outcome(ctx, render.backup_outcome(manifests[-1], len(manifests)))
+        return
     manifest = run_backup(req, progress_printer(ctx))
     emit(as_json, render.backup_json(manifest), render.backup_text(manifest))
     publish_outcome(ctx, render.backup_outcome(manifest))
@@ -124,15 +142,22 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
 
 
 @cli.command()
-@click.argument("backup_id", default="latest", metavar="ID|latest")
+@click.argument("backup_id", default="latest", metavar="ID|RUN|latest")
 @click.option("--target-url", envvar="PGDRILL_TARGET_URL", metavar="URL",
               help="Database to restore into (must exist; refused if it holds tables).")
 @click.option("--clean", is_flag=True, help="Drop existing objects first (needs --confirm).")
 @click.option("--confirm", metavar="DBNAME", help="The target's database name, to allow --clean.")
 @click.option("--table", "tables", multiple=True, metavar="SCHEMA.TABLE", help="Only this table (repeatable).")
 @click.option("--data-only", is_flag=True, help="Only rows (with --table: the accidental-DELETE case).")
+@click.option("--create-roles", is_flag=True,
+              help="Create the roles the backup needs that the target lacks: NOLOGIN, no password (they stay).")
+@click.option("--no-owner", is_flag=True,
+              help="Do not restore owners: everything belongs to the restoring role (recorded in the result).")
+@click.option("--no-privileges", is_flag=True,
+              help="Do not restore grants (GRANT/REVOKE, default privileges; recorded in the result).")
 @click.option("--keep-owners", is_flag=True,
-              help="Restore owners and grants too (default: --no-owner --no-privileges).")
+              help="For pgdrill's backups a no-op kept so existing scripts work (owners and grants are restored "
+                   "by default now); with --archives, keep the dump's owners and grants.")
 @click.option("--no-verify", is_flag=True, help="Skip reading the archive once before restoring.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, envvar="PGDRILL_JOBS",
               metavar="N", help="Parallel pg_restore jobs: the archive is copied to a temp file and checked first, "
@@ -143,9 +168,16 @@ def verify(ctx: click.Context, /, backup_id: str, as_json: bool, **_: object) ->
 @archives_option
 @click.pass_context
 def restore(ctx: click.Context, /, as_json: bool, **_: object) -> None:
-    """Restore a backup into a database.
+    """Restore a backup into a database, with its owners, grants and database settings.
 
-    With --neon-project and --at: copy the --table rows as they were then from a Neon branch.
+    Roles the backup needs that the target lacks stop the restore (exit 2) before anything is
+    written, unless --create-roles, --no-owner or --no-privileges says what to do about them.
+
+    ID may name an --all-databases run: every database of it is restored into a database of the same
+    name on the --target-url server (created when missing; refused when one holds tables).
+
+    With --neon-project and --at: copy the --table rows as they were then from a Neon branch (or a
+    pgBackRest / barman-cloud recovery); with --promote: make a Neon branch at --at the default.
     With --archives: restore archive ID (a name, or latest) of the set.
 
     \b
@@ -159,15 +191,33 @@ def restore(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     from pgdrill.settings import jobs
 
     s = settings_of(ctx)
+    if s.get("promote"):
+        _promote(ctx, as_json)
+        return
     if jobs.archive_set(s) is not None:
         _archive_restore(ctx, as_json)
         return
     if jobs.point_in_time_restore(s):
         _table_restore(ctx, as_json)
         return
-    from pgdrill.restore import run_restore
+    from pgdrill import catalog
+    from pgdrill.restore import run_restore, run_restore_run
 
-    result = run_restore(jobs.restore(s), progress_printer(ctx))
+    req = jobs.restore(s)
+    req.validate()  # usage errors first, before the store is read
+    cat = catalog.load(req.store)
+    if cat.is_run(req.backup):
+        jobs.require_one_of(s, {"clean": "--clean", "tables": "--table", "data_only": "--data-only"},
+                            "restoring an --all-databases run")
+        results = run_restore_run(req, cat, progress_printer(ctx))
+        emit(as_json, render.restore_run_json(results), render.restore_run_text(results))
+        publish_outcome(ctx, render.restore_outcome(next((r for r in results if not r.ok), results[0])))
+        bad = [r for r in results if not r.ok]
+        if bad:
+            raise CheckFailed(f"restore of run {results[0].manifest.run_id}: {len(bad)} database(s) reported "
+                              f"errors ({', '.join(r.manifest.database for r in bad)})")
+        return
+    result = run_restore(req, progress_printer(ctx), cat.find(req.backup))
     emit(as_json, render.restore_json(result), render.restore_text(result))
     publish_outcome(ctx, render.restore_outcome(result))
     if not result.ok:
@@ -201,3 +251,15 @@ def _table_restore(ctx: click.Context, as_json: bool) -> None:
     if not result.cleaned_up:
         warn("; ".join((result.cleanup.detail, *result.cleanup.items)))
     publish_outcome(ctx, render_tables.restore_outcome(result))
+
+
+def _promote(ctx: click.Context, as_json: bool) -> None:
+    """``restore --neon-project … --at … --promote --confirm <default>``: the whole database back to --at."""
+    from pgdrill.promote import run_promote
+    from pgdrill.report import promote as render_promote
+    from pgdrill.settings import jobs
+
+    provider, req = jobs.promote(settings_of(ctx))
+    result = run_promote(provider, req, progress_printer(ctx))
+    emit(as_json, result.to_dict(), render_promote.promote_text(result))
+    publish_outcome(ctx, render_promote.promote_outcome(result))

@@ -31,7 +31,7 @@ from pgdrill.errors import CheckFailed
 @click.option("--target-url", envvar="PGDRILL_TARGET_URL", metavar="URL",
               help="Existing empty database to restore into instead (refused if it holds tables).")
 @click.option("--backup", "backup_ref", default="latest", show_default=True, envvar="PGDRILL_BACKUP",
-              metavar="ID|latest", help="Backup to restore.")
+              metavar="ID|RUN|latest", help="Backup to restore (an --all-databases run: each of its databases).")
 @click.option("--rto-target", envvar="PGDRILL_RTO_TARGET", metavar="DURATION",
               help="Restore + checks must finish within this, e.g. 15m.")
 @click.option("--rpo-target", envvar="PGDRILL_RPO_TARGET", metavar="DURATION",
@@ -64,16 +64,23 @@ def drill(ctx: click.Context, /, report_path: Path | None, as_json: bool, **_: o
     from pgdrill.settings import jobs
 
     start_job(ctx)
-    plan = jobs.drill(settings_of(ctx))
-    result = run_drill(plan.source, plan.request, progress_printer(ctx))
-    for w in result.warnings:
-        warn(w)
-    write_report(report_path, render.drill_markdown(result))
-    emit(as_json, render.drill_json(result), render.drill_text(result))
-    publish_outcome(ctx, render.drill_outcome(result, str(report_path) if report_path else None))
-    if not result.passed:
-        raise CheckFailed(f"drill {result.record.id} of {result.record.backup_id} failed: "
-                          f"{'; '.join(result.record.failures)}",
+    plans = jobs.drill_plans(settings_of(ctx))
+    results = [run_drill(plan.source, plan.request, progress_printer(ctx)) for plan in plans]
+    for result in results:
+        for w in result.warnings:
+            warn(w)
+    write_report(report_path, "\n".join(render.drill_markdown(r) for r in results))
+    if len(results) == 1:
+        emit(as_json, render.drill_json(results[0]), render.drill_text(results[0]))
+    else:  # the databases of an --all-databases run, one drill each
+        emit(as_json, {"passed": all(r.passed for r in results), "drills": [render.drill_json(r) for r in results]},
+             "\n\n".join(render.drill_text(r) for r in results))
+    failed = [r for r in results if not r.passed]
+    shown = failed[0] if failed else results[-1]
+    publish_outcome(ctx, render.drill_outcome(shown, str(report_path) if report_path else None))
+    if failed:
+        raise CheckFailed("; ".join(f"drill {r.record.id} of {r.record.backup_id} failed: "
+                                    f"{'; '.join(r.record.failures)}" for r in failed),
                           "see the failed checks above; `pgdrill drills` keeps the record")
 
 

@@ -16,7 +16,7 @@ from pgdrill.cli.base import (
     settings_of,
     start_job,
 )
-from pgdrill.cli.sources import archives_option
+from pgdrill.cli.sources import archives_option, monitor_source_options
 from pgdrill.errors import CheckFailed, ConfigError
 
 FORMATS = ("text", "json", "prometheus", "markdown")
@@ -34,6 +34,15 @@ FORMATS = ("text", "json", "prometheus", "markdown")
               help="Alert when the last drill is older, or none exists (default 35d; 'off').")
 @click.option("--schedule", envvar="PGDRILL_SCHEDULE", metavar="DURATION",
               help="Expected interval between scheduled backups (default: inferred from the history).")
+@click.option("--max-wal-age", envvar="PGDRILL_MAX_WAL_AGE", metavar="DURATION",
+              help="Point-in-time source: alert when the newest archived WAL is older (default 1h).")
+@click.option("--min-pitr-window", envvar="PGDRILL_MIN_PITR_WINDOW", metavar="DURATION",
+              help="Point-in-time source: alert when the recoverable window is shorter (default 1d).")
+@click.option("--database-url", envvar="PGDRILL_DATABASE_URL", metavar="PRIMARY_URL",
+              help="A primary whose replicas to watch (pg_stat_replication), with --max-replica-lag.")
+@click.option("--max-replica-lag", envvar="PGDRILL_MAX_REPLICA_LAG", metavar="DURATION",
+              help="Alert when a replica replays further behind the primary, or none streams, e.g. 5m.")
+@monitor_source_options
 @click.option("--fail-on", envvar="PGDRILL_FAIL_ON", type=click.Choice(["critical", "warning"]),
               help="Alerts that fail the run (exit 1): critical (default), or warning too.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
@@ -49,6 +58,8 @@ def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | 
 
     Exit 1 on a critical alert; warnings are shown and exit 0 (unless --fail-on warning).
     With --archives: the newest archive's age, its size and the schedule, from names and times alone.
+    With --pgbackrest-stanza, --barman-cloud-url or --neon-project: also the point-in-time window;
+    with --database-url and --max-replica-lag: the primary's replicas.
 
     \b
     Examples:
@@ -62,18 +73,16 @@ def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | 
 
     s = settings_of(ctx)
     start_job(ctx)
-    limits = jobs.thresholds(s)
+    plan = jobs.monitor(s)
     pattern = jobs.archive_set(s)
     if pattern is not None:
         # The set's names and times alone; --store, when given, holds its drill records.
         from pgdrill.archives import ArchiveSet
         from pgdrill.monitor.archives import run_archive_monitor
 
-        health = run_archive_monitor(ArchiveSet.load(pattern), jobs.store(s, required=False), limits)
+        health = run_archive_monitor(ArchiveSet.load(pattern), jobs.store(s, required=False), plan.thresholds)
     else:
-        store = jobs.store(s)
-        assert store is not None
-        health = run_monitor(store, limits)
+        health = run_monitor(plan.store, plan.thresholds, source=plan.source, primary=plan.primary)
     fmt = "json" if as_json else fmt
     if fmt == "json":
         import json

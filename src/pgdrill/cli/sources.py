@@ -3,6 +3,8 @@ and ``restore``. Which source runs is decided from the settings by :mod:`pgdrill
 never here.
 
     pgdrill drill   --neon-project ID [--neon-branch main] [--at 2026-11-20T14:29:45Z | -15m | latest]
+    pgdrill drill   --pgbackrest-stanza main [--pgbackrest-config FILE] [--at …]
+    pgdrill drill   --barman-cloud-url s3://bucket/path --barman-server-name pg-main [--at …]
     pgdrill restore --neon-project ID --at TIMESTAMP --table app.users --target-url URL --data-only
     pgdrill drill   --archives 's3://bucket/db/*/*/app-*.dump' [--archive NAME|latest] [--compare-url URL]
 """
@@ -23,13 +25,31 @@ _neon = [
     click.option("--neon-role", envvar="PGDRILL_NEON_ROLE", metavar="NAME",
                  help="Role to connect as (default: the database's owner)."),
 ]
+#: physical backups recovered to a point in time on a private server (drill, restore, monitor)
+physical_source_options = [
+    click.option("--pgbackrest-stanza", envvar="PGDRILL_PGBACKREST_STANZA", metavar="STANZA",
+                 help="Recover this pgBackRest stanza's backup + WAL to --at on a private server instead."),
+    click.option("--pgbackrest-config", envvar="PGDRILL_PGBACKREST_CONFIG", metavar="FILE",
+                 help="pgbackrest.conf to use (default: pgBackRest's own)."),
+    click.option("--barman-cloud-url", envvar="PGDRILL_BARMAN_CLOUD_URL", metavar="s3://BUCKET/PATH",
+                 help="Recover a barman-cloud (CloudNativePG) backup + WAL from this bucket path to --at instead."),
+    click.option("--barman-server-name", envvar="PGDRILL_BARMAN_SERVER_NAME", metavar="NAME",
+                 help="The barman-cloud server name (CloudNativePG: the cluster's name)."),
+]
+_pitr_database = click.option("--pitr-database", envvar="PGDRILL_PITR_DATABASE", metavar="NAME",
+                              help="Database of a recovered cluster to check (default: its only one, else postgres).")
 _at = click.option("--at", "at", envvar="PGDRILL_AT", metavar="TIMESTAMP|-15m|latest",
                    help="Point in time to recover to: ISO 8601 with a zone, a time before now (-15m), or latest.")
 
 #: every point-in-time source's options, for drill and restore
-point_in_time_options = apply([*_neon, _at])
+point_in_time_options = apply([*_neon, *physical_source_options, _pitr_database, _at])
+#: the point-in-time sources whose window monitor watches
+monitor_source_options = apply([_neon[0], _neon[1], *physical_source_options])
 restore_options = apply([
-    *_neon, _at,
+    *_neon, *physical_source_options, _pitr_database, _at,
+    click.option("--promote", is_flag=True,
+                 help="Neon: make a branch at --at the project's default (the current one is kept, renamed); "
+                      "needs --confirm <current default branch name>."),
     click.option("--missing-only", is_flag=True,
                  help="Point in time: add back only rows whose key the target lacks, leave the others "
                       "(no --confirm needed)."),

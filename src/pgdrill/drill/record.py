@@ -65,7 +65,7 @@ class DrillRecord(BaseModel):
     compared_backup_id: str | None = None  # a stored backup the copy was compared with (not restored)
     window_earliest: datetime | None = None  # the earliest instant the source could restore
     target: str = ""  # redacted URL
-    target_kind: Literal["scratch", "target"] = "scratch"
+    target_kind: Literal["scratch", "target", "private"] = "scratch"  # private: a server of its own
     scratch_database: str | None = None  # the copy's name: scratch database, branch, data directory
     copy_id: str | None = None  # the provider's id of the copy (a Neon branch id)
     cleanup: str = ""
@@ -76,12 +76,14 @@ class DrillRecord(BaseModel):
     pgdrill_version: str = __version__
     fetch_seconds: float = 0.0
     restore_seconds: float = 0.0
+    replay_seconds: float = 0.0  # WAL replay up to the target (physical recovery)
     checks_seconds: float = 0.0
     rto: TargetRecord
     rpo: TargetRecord
     backup_age_seconds: float = 0.0
     worst_gap_seconds: float = 0.0
     rpo_window_seconds: float = 30 * DAY
+    rpo_detail: str | None = None  # how the RPO was measured, when not from stored backups' ages
     checks: list[CheckResult] = Field(default_factory=list)
     owners: list[str] = Field(default_factory=list)
     run_url: str | None = None

@@ -142,7 +142,7 @@ def run_drill(source: Source, req: DrillRequest, progress: Progress | None = Non
 
     # A branch's point in time is known once it is ready: measure the RPO from the copy's origin then.
     rpo_m = source.rpo(started) if copy.origin.point_in_time is not None else rpo_m
-    rto = evaluate(copy.fetch_seconds + copy.restore_seconds + checks_s, req.rto_target)
+    rto = evaluate(copy.fetch_seconds + copy.restore_seconds + copy.replay_seconds + checks_s, req.rto_target)
     rpo = evaluate(rpo_m.total, req.rpo_target)
     reasons = failure_reasons(results, rto, rpo)
     record = _record(copy, req, started, results, checks_s, rto, rpo, rpo_m, reasons, counted)
@@ -180,13 +180,14 @@ def _record(copy: RestoredCopy, req: DrillRequest, started: datetime, results: l
         table_rows=dict(sorted(counted.items())),
         compared_backup_id=o.compared_backup_id, window_earliest=o.window_earliest,
         target=copy.url.redacted if copy.url is not None else "", target_kind=copy.target_kind,
-        scratch_database=copy.name if copy.target_kind == "scratch" else None, copy_id=copy.copy_id,
+        scratch_database=copy.name if copy.target_kind != "target" else None, copy_id=copy.copy_id,
         cleanup=_cleanup_text(copy), target_server_version=copy.server_version,
         pg_restore_version=tool if copy.tool == "pg_restore" else None,
         restore_tool=f"{copy.tool} {tool}" if copy.tool != "pg_restore" and tool else None, restore_jobs=copy.jobs,
         fetch_seconds=round(copy.fetch_seconds, 3), restore_seconds=round(copy.restore_seconds, 3),
-        checks_seconds=round(checks_s, 3), rto=rto, rpo=rpo, backup_age_seconds=rpo_m.age,
-        worst_gap_seconds=rpo_m.worst_gap, rpo_window_seconds=rpo_m.window,
+        replay_seconds=round(copy.replay_seconds, 3), checks_seconds=round(checks_s, 3), rto=rto, rpo=rpo,
+        backup_age_seconds=rpo_m.age, worst_gap_seconds=rpo_m.worst_gap, rpo_window_seconds=rpo_m.window,
+        rpo_detail=rpo_m.detail,
         checks=results, owners=list(req.settings.owners), run_url=req.run.run_url, git_sha=req.run.git_sha,
         git_ref=req.run.git_ref,
     )

@@ -21,13 +21,22 @@ BackupUnreadable    warning   manifests in the store that cannot be read
 NoDrill             warning   no drill record at all, and the oldest backup is older than ``max_drill_age``
 DrillTooOld         warning   last drill older than ``max_drill_age``
 DrillFailed         critical  last drill failed
+WalArchiveStale     critical  a point-in-time source's newest archived WAL older than ``max_wal_age``
+PitrWindowShort     warning   its point-in-time window shorter than ``min_pitr_window`` (1 day)
+ReplicaLagging      warning   a standby replays more than ``max_replica_lag`` behind the primary, or
+                              none streams (``--database-url`` and ``--max-replica-lag`` given)
 ==================  ========  ====================================================================
+
+With ``--pgbackrest-stanza``, ``--barman-cloud-url`` or ``--neon-project`` monitor also watches that
+source's window (:mod:`pgdrill.monitor.pitr`); with ``--database-url`` a primary's replicas. The store
+is then optional.
 
 pgdrill.yml section: ``monitor`` (:class:`Thresholds`).
 """
 
 from pgdrill.monitor.evaluate import ALERTS, Alert, Gap, Health, RowDrop, Severity, evaluate, run_monitor
 from pgdrill.monitor.observe import DrillSummary, Observed, observe
+from pgdrill.monitor.pitr import ReplicaLag, observe_replicas
 from pgdrill.monitor.thresholds import Thresholds, parse_fraction, thresholds_from_options
 
 __all__ = [
@@ -37,11 +46,13 @@ __all__ = [
     "Gap",
     "Health",
     "Observed",
+    "ReplicaLag",
     "RowDrop",
     "Severity",
     "Thresholds",
     "evaluate",
     "observe",
+    "observe_replicas",
     "parse_fraction",
     "run_monitor",
     "thresholds_from_options",

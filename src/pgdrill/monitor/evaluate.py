@@ -13,8 +13,11 @@ from typing import Literal
 from pgdrill.catalog import Attempt
 from pgdrill.manifest import Manifest
 from pgdrill.monitor.observe import DrillSummary, Observed, observe
+from pgdrill.monitor.pitr import ReplicaLag, observe_replicas
 from pgdrill.monitor.thresholds import Thresholds
+from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.report.format import fmt_age, fmt_span, human_size, utc, when_minute
+from pgdrill.sources.base import PitrWindow, Source
 from pgdrill.store.base import Store
 
 Severity = Literal["critical", "warning"]
@@ -30,6 +33,9 @@ ALERTS: dict[str, Severity] = {
     "NoDrill": "warning",
     "DrillTooOld": "warning",
     "DrillFailed": "critical",
+    "WalArchiveStale": "critical",
+    "PitrWindowShort": "warning",
+    "ReplicaLagging": "warning",
 }
 
 
@@ -84,6 +90,15 @@ class Health:
     problems: list[str] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     contents_known: bool = True  # the backups' tables, rows and duration are known (manifests)
+    store_watched: bool = True  # False: monitor watches a point-in-time source or replicas only
+    pitr: PitrWindow | None = None
+    pitr_seconds: float | None = None  # the window's length
+    wal_age_seconds: float | None = None  # age of the newest archived WAL
+    replicas: list[ReplicaLag] | None = None  # None: not watched
+
+    @property
+    def pitr_days(self) -> float | None:
+        return round(self.pitr_seconds / 86400, 4) if self.pitr_seconds is not None else None
 
     @property
     def healthy(self) -> bool:
@@ -198,9 +213,48 @@ def _drill_check(h: Health, drills: Sequence[DrillSummary], backups: Sequence[Ma
                              f"(max {fmt_span(th.max_drill_age)})")
 
 
+def _pitr_check(h: Health, window: PitrWindow, th: Thresholds, now: datetime) -> None:
+    h.pitr = window
+    h.pitr_seconds = window.seconds(now)
+    h.wal_age_seconds = window.wal_age(now)
+    if not window.continuous and window.newest_wal is None:
+        h.add("WalArchiveStale", f"{window.what} holds no archived WAL: nothing can be recovered past its base backups")
+    elif h.wal_age_seconds is not None and h.wal_age_seconds > th.max_wal_age:
+        assert window.newest_wal is not None
+        h.add("WalArchiveStale", f"newest archived WAL of {window.what} is {fmt_age(h.wal_age_seconds)} old "
+                                 f"({when_minute(window.newest_wal)}; max {fmt_span(th.max_wal_age)}): WAL archiving "
+                                 "has stopped, or the database is idle without archive_timeout")
+    if window.earliest is None:
+        h.add("PitrWindowShort", f"{window.what} holds no base backup: there is no point-in-time window")
+    elif h.pitr_seconds is not None and h.pitr_seconds < th.min_pitr_window:
+        h.add("PitrWindowShort", f"the point-in-time window of {window.what} is {fmt_span(h.pitr_seconds)} "
+                                 f"(from {when_minute(window.earliest)}), under {fmt_span(th.min_pitr_window)}")
+
+
+def _replica_check(h: Health, replicas: list[ReplicaLag], th: Thresholds) -> None:
+    h.replicas = replicas
+    if th.max_replica_lag is None:
+        return
+    if not replicas:
+        h.add("ReplicaLagging", "no replica is streaming from the primary (pg_stat_replication is empty)")
+        return
+    late = [r for r in replicas if r.lag_seconds is not None and r.lag_seconds > th.max_replica_lag]
+    if late:
+        shown = ", ".join(f"{r.name} {fmt_age(r.lag_seconds or 0)} behind ({r.state})" for r in late)
+        h.add("ReplicaLagging", f"{len(late)} replica(s) replay more than {fmt_span(th.max_replica_lag)} behind the "
+                                f"primary: {shown}")
+
+
 def evaluate(obs: Observed, th: Thresholds, now: datetime) -> Health:
     """Pure: the same observations, thresholds and ``now`` give the same Health."""
     now = utc(now)
+    if not obs.store_watched:
+        h = Health(obs.store, now, th, store_watched=False, problems=list(obs.problems))
+        if obs.pitr is not None:
+            _pitr_check(h, obs.pitr, th, now)
+        if obs.replicas is not None:
+            _replica_check(h, obs.replicas, th)
+        return h
     backups = sorted(obs.backups, key=lambda m: (m.created_at, m.id))
     drills = sorted(obs.drills, key=lambda d: (d.finished_at, d.id))
     h = Health(obs.store, now, th, backup_count=len(backups), problems=list(obs.problems),
@@ -231,10 +285,23 @@ def evaluate(obs: Observed, th: Thresholds, now: datetime) -> Health:
         h.add("BackupUnreadable", f"{len(bad)} backup(s) in the store cannot be used: {bad[0]}"
                                   + (f" and {len(bad) - 1} more" if len(bad) > 1 else ""))
     _drill_check(h, drills, backups, th, now)
+    if obs.pitr is not None:
+        _pitr_check(h, obs.pitr, th, now)
+    if obs.replicas is not None:
+        _replica_check(h, obs.replicas, th)
     return h
 
 
-def run_monitor(store: Store, thresholds: Thresholds, now: datetime | None = None) -> Health:
-    return evaluate(observe(store), thresholds, now or datetime.now(timezone.utc))
+def run_monitor(store: Store | None, thresholds: Thresholds, now: datetime | None = None, *,
+                source: Source | None = None, primary: DatabaseUrl | None = None) -> Health:
+    """Watch the store's backups (when given), a point-in-time source's window, a primary's replicas."""
+    now = now or datetime.now(timezone.utc)
+    obs = observe(store) if store is not None else Observed(source.describe() if source else "replicas",
+                                                            store_watched=False)
+    if source is not None:
+        obs.pitr = source.pitr_window(now)
+    if primary is not None:
+        obs.replicas = observe_replicas(primary)
+    return evaluate(obs, thresholds, now)
 
 

@@ -12,6 +12,8 @@ from pgdrill import catalog as catalog_mod
 from pgdrill.catalog import Attempt
 from pgdrill.errors import PgdrillError
 from pgdrill.manifest import Manifest
+from pgdrill.monitor.pitr import ReplicaLag
+from pgdrill.sources.base import PitrWindow
 from pgdrill.store.base import Store
 
 
@@ -79,6 +81,9 @@ class Observed:
     drills: list[DrillSummary] = field(default_factory=list)  # oldest first
     problems: list[str] = field(default_factory=list)  # unreadable manifests and drill records
     contents_known: bool = True  # False: the backups' tables and rows are unknown (dumps of other tools)
+    store_watched: bool = True  # False: no store, only a point-in-time source and/or replicas
+    pitr: PitrWindow | None = None  # a point-in-time source's window, when one is watched
+    replicas: list[ReplicaLag] | None = None  # the primary's standbys, when watched
 
 
 def observe(store: Store) -> Observed:

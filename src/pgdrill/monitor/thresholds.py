@@ -57,6 +57,9 @@ class Thresholds(BaseModel):
     gap_tolerance: Fraction = 0.5
     gap_window: Seconds = 7 * 86400.0
     unscheduled_tags: list[str] = Field(default_factory=lambda: ["pre-deploy"])
+    max_wal_age: Seconds = Field(default=3600.0, description="WalArchiveStale: newest archived WAL older than this")
+    min_pitr_window: Seconds = Field(default=86400.0, description="PitrWindowShort: point-in-time window under this")
+    max_replica_lag: Seconds | None = Field(default=None, description="ReplicaLagging: a standby further behind")
     fail_on: Literal["critical", "warning"] = Field(
         default="critical", description="which alerts fail the run (exit 1); the others are shown, exit 0")
 

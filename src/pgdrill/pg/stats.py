@@ -33,12 +33,55 @@ ORDER BY 1
 """
 
 
+# Materialized views pg_dump refreshes on restore (an unpopulated one comes back unpopulated).
+POPULATED_MATVIEWS = """
+SELECT n.nspname, c.relname
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'm' AND c.relispopulated
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+
+# Every user sequence and its state; last_value is NULL before the first nextval (is_called false).
+SEQUENCES = """
+SELECT s.schemaname, s.sequencename, s.last_value
+FROM pg_sequences s
+JOIN pg_namespace n ON n.nspname = s.schemaname
+JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.sequencename
+WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+
+
 def table_key(schema: str, table: str) -> str:
     return f"{schema}.{table}"
 
 
-def user_tables(conn: Conn) -> list[tuple[str, str]]:
-    return [(str(s), str(t)) for s, t in conn.execute(USER_TABLES).fetchall()]
+def user_tables(conn: Conn, keep: Callable[[str, str], bool] | None = None) -> list[tuple[str, str]]:
+    """Tables whose rows pg_dump writes; ``keep(schema, "schema.table")`` narrows them to a scope."""
+    rows = [(str(s), str(t)) for s, t in conn.execute(USER_TABLES).fetchall()]
+    return [(s, t) for s, t in rows if keep is None or keep(s, table_key(s, t))]
+
+
+def materialized_views(conn: Conn, keep: Callable[[str, str], bool] | None = None) -> list[tuple[str, str]]:
+    rows = [(str(s), str(t)) for s, t in conn.execute(POPULATED_MATVIEWS).fetchall()]
+    return [(s, t) for s, t in rows if keep is None or keep(s, table_key(s, t))]
+
+
+def sequences(conn: Conn, keep: Callable[[str, str], bool] | None = None) -> dict[str, int | None]:
+    """schema.sequence → last_value (None: nextval not called yet). Sequences are not transactional:
+    read them before pg_dump starts, so the recorded state is never ahead of the dumped one."""
+    out: dict[str, int | None] = {}
+    for schema, name, last in conn.execute(SEQUENCES).fetchall():
+        key = table_key(str(schema), str(name))
+        if keep is None or keep(str(schema), key):
+            out[key] = None if last is None else int(last)  # type: ignore[call-overload]
+    return out
 
 
 def count_rows(conn: Conn, tables: list[tuple[str, str]] | None = None,

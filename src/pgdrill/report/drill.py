@@ -35,8 +35,12 @@ def _counts(checks: Sequence[CheckResult]) -> str:
     return ", ".join(parts)
 
 
+_COPY_NOUN = {"scratch": "a scratch database", "private": "a private server", "target": "the target database"}
+
+
 def _restored_into(r: DrillRecord) -> str:
-    where = f"scratch database {r.scratch_database}" if r.target_kind == "scratch" else f"target {r.target}"
+    where = {"scratch": f"scratch database {r.scratch_database}", "private": f"private server {r.scratch_database}",
+             "target": f"target {r.target}"}[r.target_kind]
     versions = []
     if r.target_server_version:
         versions.append(f"PostgreSQL {r.target_server_version}")
@@ -49,11 +53,16 @@ def _restored_into(r: DrillRecord) -> str:
 
 
 def _rto_breakdown(r: DrillRecord) -> str:
+    if r.replay_seconds:  # physical recovery: fetching the base backup, replaying WAL, checking
+        return (f"fetch {fmt_seconds(r.fetch_seconds)} + replay {fmt_seconds(r.replay_seconds)} + checks "
+                f"{fmt_seconds(r.checks_seconds)}")
     fetch = f"fetch {fmt_seconds(r.fetch_seconds)} + " if r.fetch_seconds else ""
     return f"{fetch}restore {fmt_seconds(r.restore_seconds)} + checks {fmt_seconds(r.checks_seconds)}"
 
 
 def _rpo_breakdown(r: DrillRecord) -> str:
+    if r.rpo_detail:
+        return r.rpo_detail
     days = round(r.rpo_window_seconds / 86400)
     return (f"backup age {fmt_seconds(r.backup_age_seconds)} + worst gap {fmt_seconds(r.worst_gap_seconds)} "
             f"in {days} days")
@@ -139,7 +148,7 @@ def _verdict_md(r: DrillRecord) -> str:
         rto = f" (RTO target {fmt_target(r.rto.target)})" if r.rto.target is not None else ""
         rpo = f" (target {fmt_target(r.rpo.target)})" if r.rpo.target is not None else ""
         lead = (f"Backup `{r.backup_id}` of **{md_escape(r.source_database)}** restored into "
-                f"{'a scratch database' if r.target_kind == 'scratch' else 'the target database'} and checked in "
+                f"{_COPY_NOUN[r.target_kind]} and checked in "
                 f"**{fmt_seconds(r.rto.measured)}**{rto}; RPO **{fmt_seconds(r.rpo.measured)}**{rpo}.")
     else:
         head = f"## ❌ Restore drill failed{env}"

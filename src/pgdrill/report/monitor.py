@@ -11,6 +11,9 @@ from pgdrill.monitor import ALERTS, Health
 from pgdrill.report.format import fmt_age, fmt_span, human_size, md_escape, utc, when_minute
 from pgdrill.report.outcome import Outcome
 
+#: the alerts of what monitor watches besides a store
+PITR_ALERTS = ("WalArchiveStale", "PitrWindowShort", "ReplicaLagging")
+
 
 def _short(seconds: float) -> str:
     """A measured duration such as an RTO: 42s, 31.2m, 2.5h."""
@@ -25,6 +28,26 @@ def _iso(t: datetime | None) -> str | None:
 
 def _hours(seconds: float | None) -> float | None:
     return round(seconds / 3600, 2) if seconds is not None else None
+
+
+def _pitr_json(h: Health) -> dict[str, Any] | None:
+    w = h.pitr
+    if w is None:
+        return None
+    return {"source": w.what, "earliest_recoverable": _iso(w.earliest),
+            "newest_wal": None if w.continuous else _iso(w.newest_wal),
+            "wal_age_hours": _hours(h.wal_age_seconds), "available_days": h.pitr_days,
+            "available_seconds": round(h.pitr_seconds, 3) if h.pitr_seconds is not None else None,
+            "continuous": w.continuous, "max_wal_age": fmt_span(h.thresholds.max_wal_age),
+            "min_pitr_window": fmt_span(h.thresholds.min_pitr_window)}
+
+
+def _replicas_json(h: Health) -> list[dict[str, Any]] | None:
+    if h.replicas is None:
+        return None
+    return [{"name": r.name, "state": r.state, "lag_seconds": r.lag_seconds, "lag_bytes": r.lag_bytes,
+             "max_lag_seconds": h.thresholds.max_replica_lag}
+            for r in h.replicas]
 
 
 def render_json(h: Health) -> dict[str, Any]:
@@ -59,6 +82,9 @@ def render_json(h: Health) -> dict[str, Any]:
         },
         "row_drops": [{"table": r.table, "before": r.before, "after": r.after,
                        "drop_percent": round(r.fraction * 100, 1)} for r in h.row_drops],
+        "pitr_available_days": h.pitr_days,
+        "pitr": _pitr_json(h),
+        "replicas": _replicas_json(h),
         "alerts": [{"name": a.name, "severity": a.severity, "message": a.message} for a in h.alerts],
         "problems": list(h.problems),
         "thresholds": h.thresholds.summary(),
@@ -89,6 +115,24 @@ def render_prometheus(h: Health) -> str:
     gauge("pgdrill_up", "1: the store was read and evaluated", 1)
     gauge("pgdrill_monitor_timestamp_seconds", "When this evaluation ran (Unix time)", h.checked_at.timestamp())
     gauge("pgdrill_healthy", "1 when no alert fires", 1 if h.healthy else 0)
+    if h.pitr is not None:
+        gauge("pgdrill_pitr_available_days", "Length of the point-in-time window, in days", h.pitr_days)
+        if h.pitr.earliest is not None:
+            gauge("pgdrill_pitr_earliest_timestamp_seconds", "Earliest recoverable instant (Unix time)",
+                  h.pitr.earliest.timestamp())
+        gauge("pgdrill_wal_archive_age_seconds", "Age of the newest archived WAL", h.wal_age_seconds)
+    if h.replicas:
+        families.append(("pgdrill_replica_lag_seconds", "How far a standby replays behind the primary",
+                         [(f'replica="{_label(r.name)}"', r.lag_seconds) for r in h.replicas
+                          if r.lag_seconds is not None]))
+        families.append(("pgdrill_replica_lag_bytes", "WAL a standby has not replayed yet",
+                         [(f'replica="{_label(r.name)}"', float(r.lag_bytes)) for r in h.replicas
+                          if r.lag_bytes is not None]))
+    if not h.store_watched:
+        families.append(("pgdrill_alert", "1 when the alert fires",
+                         [(f'alert="{name}",severity="{sev}"', 1.0 if h.firing(name) else 0.0)
+                          for name, sev in ALERTS.items() if name in PITR_ALERTS]))
+        return _exposition(store, families)
     gauge("pgdrill_backup_count", "Complete backups in the store", h.backup_count)
     gauge("pgdrill_backup_age_seconds", "Age of the newest complete backup", h.backup_age_seconds)
     gauge("pgdrill_max_age_seconds", "Alert threshold for the backup age", h.thresholds.max_age)
@@ -119,6 +163,10 @@ def render_prometheus(h: Health) -> str:
         families.append(("pgdrill_table_row_drop_ratio", "Fraction of rows a table lost between the last two backups",
                          [(f'table="{_label(r.table)}"', r.fraction) for r in h.row_drops]))
 
+    return _exposition(store, families)
+
+
+def _exposition(store: str, families: list[tuple[str, str, list[tuple[str, float]]]]) -> str:
     out: list[str] = []
     for name, help_text, rows in families:
         out.append(f"# HELP {name} {help_text}")
@@ -129,7 +177,27 @@ def render_prometheus(h: Health) -> str:
     return "\n".join(out) + "\n"
 
 
+def _pitr_facts(h: Health) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    w = h.pitr
+    if w is not None:
+        span = f"{h.pitr_days} days" if h.pitr_days is not None else "none"
+        since = f" from {when_minute(w.earliest)}" if w.earliest else ""
+        rows.append(("PITR window", f"{span}{since} ({w.what}; min {fmt_span(h.thresholds.min_pitr_window)})"))
+        if not w.continuous:
+            wal = (f"{when_minute(w.newest_wal)}, {fmt_age(h.wal_age_seconds or 0)} ago "
+                   f"(max {fmt_span(h.thresholds.max_wal_age)})") if w.newest_wal else "none"
+            rows.append(("Newest WAL", wal))
+    if h.replicas is not None:
+        shown = ", ".join(f"{r.name} {_short(r.lag_seconds) if r.lag_seconds is not None else '?'} ({r.state})"
+                          for r in h.replicas) or "none streaming"
+        rows.append(("Replicas", shown))
+    return rows
+
+
 def _facts(h: Health) -> list[tuple[str, str]]:
+    if not h.store_watched:
+        return _pitr_facts(h)
     m, d, th = h.last_backup, h.last_drill, h.thresholds
     rows: list[tuple[str, str]] = []
     if m is not None and h.backup_age_seconds is not None:
@@ -155,7 +223,7 @@ def _facts(h: Health) -> list[tuple[str, str]]:
         rows.append(("Last drill", f"{verdict} {fmt_age(h.drill_age_seconds)} ago ({d.id}{rto})"))
     else:
         rows.append(("Last drill", "none recorded"))
-    return rows
+    return rows + _pitr_facts(h)
 
 
 def _head(h: Health) -> str:
@@ -181,7 +249,8 @@ def render_markdown(h: Health) -> str:
     icon, title = (("✅", "backups healthy") if h.healthy else ("⚠️", f"{len(h.alerts)} warning(s)") if h.passed
                    else ("🚨", f"{len(h.alerts)} backup alert(s)"))
     out = [f"### {icon} pgdrill monitor: {title}", "",
-           f"Store `{md_escape(h.store)}`, checked {when_minute(h.checked_at)}.", ""]
+           f"{'Store' if h.store_watched else 'Watching'} `{md_escape(h.store)}`, checked "
+           f"{when_minute(h.checked_at)}.", ""]
     if h.alerts:
         out += ["| Severity | Alert | Detail |", "|---|---|---|"]
         out += [f"| {a.severity} | **{a.name}** | {md_escape(a.message)} |" for a in h.alerts]
@@ -206,7 +275,8 @@ def to_outcome(h: Health, environment: str | None = None) -> Outcome:
         outputs={"passed": str(h.passed).lower(), "healthy": str(h.healthy).lower(),
                  "alerts": ",".join(a.name for a in h.alerts),
                  "last-backup-id": m.id if m else "",
-                 "backup-age-hours": "" if h.backup_age_seconds is None else f"{h.backup_age_seconds / 3600:.2f}"},
+                 "backup-age-hours": "" if h.backup_age_seconds is None else f"{h.backup_age_seconds / 3600:.2f}",
+                 "pitr-available-days": "" if h.pitr_days is None else f"{h.pitr_days:.2f}"},
         failures=[f"{a.name}: {a.message}" for a in failing],
         warnings=[f"{a.name}: {a.message}" for a in h.alerts if a not in failing],
         backup_id=m.id if m else None, details=dict(_facts(h)),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pgdrill import secrets
 from pgdrill.errors import ConfigError, PgdrillError
-from pgdrill.settings import Settings
+from pgdrill.settings import Settings, flag_name
 from pgdrill.store import S3Options, Store, open_store
 
 if TYPE_CHECKING:
@@ -25,8 +25,11 @@ if TYPE_CHECKING:
     from pgdrill.drill import DrillRequest
     from pgdrill.monitor import Thresholds
     from pgdrill.overview import ReportRequest
+    from pgdrill.pg.conn import DatabaseUrl
     from pgdrill.predeploy import PredeployRequest
     from pgdrill.preflight import PreflightRequest
+    from pgdrill.promote import PromoteRequest
+    from pgdrill.providers.neon import NeonProvider
     from pgdrill.prune import PruneRequest
     from pgdrill.report.notify.settings import NotifySettings
     from pgdrill.restore import RestoreRequest
@@ -88,8 +91,13 @@ def backup(s: Settings) -> BackupRequest:
     assert url is not None
     target = store(s)
     assert target is not None
+    from pgdrill.pg.scope import Scope
+
+    scope = Scope(*(tuple(s.get(name, ()) or ()) for name in (
+        "schema", "table", "exclude_schema", "exclude_table", "exclude_table_data")))
     return BackupRequest(database_url=url, store=target, tags=tuple(s.get("tags", ()) or ()),
-                         environment=s.environment, encrypt_to=recipients(s), compress=s.text("compress"))
+                         environment=s.environment, encrypt_to=recipients(s), compress=s.text("compress"),
+                         scope=scope)
 
 
 def restore(s: Settings) -> RestoreRequest:
@@ -103,7 +111,10 @@ def restore(s: Settings) -> RestoreRequest:
     return RestoreRequest(
         store=src, backup=str(s.get("backup_id", "latest") or "latest"), target_url=target,
         clean=bool(s.get("clean")), confirm=s.text("confirm"), tables=tuple(s.get("tables", ()) or ()),
-        data_only=bool(s.get("data_only")), identities=identities(s), keep_owners=bool(s.get("keep_owners")),
+        data_only=bool(s.get("data_only")), identities=identities(s),
+        # --keep-owners is accepted and ignored: owners and grants are restored by default now
+        no_owner=bool(s.get("no_owner")), no_privileges=bool(s.get("no_privileges")),
+        create_roles=bool(s.get("create_roles")),
         # A parallel restore checks the archive itself before pg_restore starts: no read-through.
         verify_first=not s.get("no_verify") and jobs == 1, atomic=jobs == 1, jobs=jobs,
     )
@@ -136,6 +147,8 @@ def archive_restore(s: Settings) -> ArchiveRestoreRequest:
     if s.get("tables") or s.get("data_only"):
         raise ConfigError("--table and --data-only do not apply to --archives",
                           "restore the whole archive into an empty database, then copy the rows you need")
+    require_one_of(s, {"create_roles": "--create-roles", "no_owner": "--no-owner", "no_privileges": "--no-privileges"},
+                   "--archives (a dump made by another tool lists no roles; --keep-owners keeps its owners)")
     target = s.url("target_url", required=True)
     assert target is not None
     n = int(s.get("jobs", 1) or 1)
@@ -163,6 +176,29 @@ def table_restore(s: Settings) -> tuple[Source, TableRestoreRequest]:
                                        missing_only=bool(s.get("missing_only")))
 
 
+def promote(s: Settings) -> tuple[NeonProvider, PromoteRequest]:
+    """``restore --neon-project P --at T --promote --confirm <default branch>``."""
+    from pgdrill.promote import PromoteRequest
+    from pgdrill.providers.neon import NeonClient, NeonProvider, NeonSettings
+    from pgdrill.sources.instants import parse_at
+    from pgdrill.sources.registry import selected
+
+    kind = selected(s)
+    if kind is None or kind.name != "neon":
+        raise ConfigError("--promote makes a Neon branch the project's default: it needs --neon-project")
+    for name in ("tables", "data_only", "missing_only", "clean"):
+        if s.given_now(name):
+            raise ConfigError(f"--promote restores the whole database: {flag_name(name)} does not apply")
+    at = parse_at(s.text("at"))
+    if at is None:
+        raise ConfigError("--promote needs --at: the instant to recover the project's default branch to")
+    neon = s.section("neon", NeonSettings)
+    provider = NeonProvider(NeonClient(api_host=neon.api_host), str(s.require("neon_project")),
+                            branch=s.text("neon_branch"), database=s.text("neon_database") or neon.database,
+                            role=s.text("neon_role") or neon.role, failed_grace=neon.failed_grace)
+    return provider, PromoteRequest(at=at, confirm=s.text("confirm"), ready_timeout=neon.ready_timeout)
+
+
 # -- drill --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DrillPlan:
@@ -184,6 +220,24 @@ def drill(s: Settings) -> DrillPlan:
         environment=s.environment, records=records, keep=bool(s.get("keep")), cwd=workdir(s),
     )
     return DrillPlan(source, req)
+
+
+def drill_plans(s: Settings) -> list[DrillPlan]:
+    """The drill's plan, or — when ``--backup`` names an ``--all-databases`` run — one plan per
+    database of that run (each restored into its own scratch database, each its own record)."""
+    from dataclasses import replace
+
+    from pgdrill.catalog import load as load_catalog
+    from pgdrill.sources.backup import StoredBackupSource
+
+    plan = drill(s)
+    src = plan.source
+    if not isinstance(src, StoredBackupSource) or src.store is None or src.backup in ("", "latest"):
+        return [plan]
+    cat = load_catalog(src.store)
+    if not cat.is_run(src.backup):
+        return [plan]
+    return [DrillPlan(replace(src, backup=m.id, manifest=m), plan.request) for m in cat.run(src.backup)]
 
 
 # -- prune ----------------------------------------------------------------------------------------
@@ -248,7 +302,7 @@ def thresholds(s: Settings) -> Thresholds:
     if "max_age" not in base.model_fields_set and s.in_file("max_age") and not _off(s.config.flag(
             "max_age", s.environment)):
         overrides["max_age"] = s.duration("max_age")  # 'off' only turns off prune's refusal
-    for name in ("max_age", "schedule"):
+    for name in ("max_age", "schedule", "max_wal_age", "min_pitr_window", "max_replica_lag"):
         if s.given_now(name):
             overrides[name] = s.duration(name)
     if s.given_now("max_drill_age"):
@@ -319,6 +373,34 @@ def preflight(s: Settings, problems: Sequence[ConfigError] = ()) -> PreflightReq
         scratch_url=attempt(lambda: s.url("scratch_url")), recipients=attempt(lambda: recipients(s)),
         identities=attempt(lambda: identities(s)), github=github, env=s.env,
     )
+
+
+@dataclass(frozen=True)
+class MonitorPlan:
+    """What monitor watches: the store's backups, a point-in-time source's window, a primary's replicas."""
+
+    store: Store | None
+    thresholds: Thresholds
+    source: Source | None = None
+    primary: DatabaseUrl | None = None
+
+
+def monitor(s: Settings) -> MonitorPlan:
+    """The store when one is configured; the point-in-time source selected now (or the one pgdrill.yml
+    configures); replicas when --database-url comes with a replica-lag threshold. At least one."""
+    from pgdrill.sources.registry import pitr_kind
+
+    limits = thresholds(s)
+    archives = archive_set(s) is not None  # an archive set is watched on its own (cli/monitor.py)
+    kind = None if archives else pitr_kind(s)
+    source = kind.build(s, "monitor") if kind is not None else None
+    primary = s.url("database_url") if limits.max_replica_lag is not None else None
+    if s.origins.get("database_url") == "flag" and limits.max_replica_lag is None:
+        raise ConfigError("--database-url on monitor watches replicas: add --max-replica-lag, e.g. 5m")
+    if s.given_now("max_replica_lag") and primary is None:
+        raise ConfigError("--max-replica-lag needs --database-url: the primary whose replicas to watch")
+    target = None if archives else store(s, required=source is None and primary is None)
+    return MonitorPlan(target, limits, source, primary)
 
 
 # -- report -----------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pgdrill.checks import Expected, RestoreOutcome
 from pgdrill.errors import ConfigError, IntegrityError, PgdrillError
 from pgdrill.manifest import Manifest
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
-from pgdrill.restore import RestoreRequest, run_restore
+from pgdrill.restore import RestoreRequest, provide_roles, run_restore
 from pgdrill.secrets import Secret
 from pgdrill.settings import Settings
 from pgdrill.sources.base import DAY, Origin, RestoredCopy, RpoMeasure, measure_rpo
@@ -86,9 +86,15 @@ class StoredBackupSource(DatabaseCopySource):
             if progress:
                 progress(why.replace("restored with", "restoring with", 1))
         copy.jobs = jobs
+        # Owners and grants come back as they were: the server gets NOLOGIN stand-ins for the roles it
+        # lacks, marked like the copy (dropped with it; a --target-url copy keeps them, its objects are theirs).
+        copy.stand_in_roles = provide_roles(self.store, m, self.identities, url, copy.marker.to_text(), progress)
+        if copy.stand_in_roles and copy.target_kind == "target":
+            copy.notes.append(f"stand-in role(s) {', '.join(copy.stand_in_roles)} (NOLOGIN, no password) stay on "
+                              f"{url.host}:{url.port}: the restored objects in {url.dbname} belong to them")
         # One pass over the archive: hashed on the way into pg_restore, errors counted rather than aborting.
         req = RestoreRequest(self.store, m.id, url, identities=self.identities, verify_first=False, atomic=False,
-                             jobs=jobs)
+                             jobs=jobs, check_roles=False)
         try:
             r = run_restore(req, progress, m)
         except IntegrityError as exc:

@@ -100,6 +100,7 @@ class RpoMeasure:
     age: float
     worst_gap: float
     window: float
+    detail: str | None = None  # how a source other than stored backups measured it, for the report
 
     @property
     def total(self) -> float:
@@ -117,6 +118,30 @@ def measure_rpo(restored_created_at: datetime, backup_times: Sequence[datetime],
     return RpoMeasure(round(age, 3), round(max(gaps, default=0.0), 3), window)
 
 
+@dataclass(frozen=True)
+class PitrWindow:
+    """The instants a point-in-time source can restore to, as monitor watches them: from ``earliest``
+    (the oldest base backup's end, or the start of a provider's history) to ``newest_wal`` (the
+    newest archived WAL; None for a provider that keeps history continuously, such as Neon)."""
+
+    earliest: datetime | None
+    newest_wal: datetime | None
+    what: str  # "pgBackRest stanza main", "Neon project x (history retention 7 days)"
+    continuous: bool = False  # history up to now by construction (Neon): no archive to go stale
+
+    def seconds(self, now: datetime) -> float | None:
+        """The window's length: earliest to the newest recoverable instant."""
+        if self.earliest is None:
+            return None
+        end = now if self.continuous else self.newest_wal
+        return max(0.0, (end - self.earliest).total_seconds()) if end is not None else None
+
+    def wal_age(self, now: datetime) -> float | None:
+        if self.continuous or self.newest_wal is None:
+            return None
+        return max(0.0, (now - self.newest_wal).total_seconds())
+
+
 @dataclass
 class RestoredCopy:
     """One restored copy: where it is and what is known of it, filled in by its source while it is
@@ -127,7 +152,8 @@ class RestoredCopy:
     origin: Origin
     marker: Marker
     url: DatabaseUrl | None = None  # carries the password; str()/repr() never show it
-    target_kind: Literal["scratch", "target"] = "scratch"  # made for this run, or given by the user
+    #: made for this run (a scratch database, or a private server of its own), or given by the user
+    target_kind: Literal["scratch", "target", "private"] = "scratch"
     server_version: str | None = None
     tool: str = "pg_restore"  # the tool that made the copy: pg_restore, pgbackrest, barman-cloud-restore, …
     tool_version: str | None = None  # its version, e.g. "17.2"
@@ -136,8 +162,10 @@ class RestoredCopy:
     checks: list[CheckResult] = field(default_factory=list)  # the source's own checks (branch ready, …)
     fetch_seconds: float = 0.0  # bringing the backup to where it is restored
     restore_seconds: float = 0.0  # making the copy from it
+    replay_seconds: float = 0.0  # replaying WAL up to the target instant (physical recovery)
     copy_id: str | None = None  # the provider's id for it (a Neon branch id)
     created: bool = False  # something exists that cleanup must remove
+    stand_in_roles: list[str] = field(default_factory=list)  # roles made for it on its server (NOLOGIN)
     cleanup: CheckResult | None = None
     notes: list[str] = field(default_factory=list)  # warnings for the report (swept or kept copies)
     jobs: int | None = None  # parallel restore jobs, when the copy was made by pg_restore
@@ -212,6 +240,10 @@ class Source(abc.ABC):
 
     def attach(self, progress: Progress | None) -> None:
         """Where the source may report long waits (retries of an API, recovery progress)."""
+        return None
+
+    def pitr_window(self, now: datetime) -> PitrWindow | None:
+        """What a point-in-time source can restore to right now (for monitor); None: not one."""
         return None
 
     # -- the lifecycle ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pgdrill.pg import stats
 from pgdrill.pg.conn import DatabaseUrl, connect, server_version_string
 from pgdrill.providers.base import BranchFailed, BranchRef, PitrProvider, RestoreWindow
 from pgdrill.report.format import fmt_seconds, iso
-from pgdrill.sources.base import CopyOptions, Leftover, Origin, RestoredCopy, RpoMeasure, Source
+from pgdrill.sources.base import CopyOptions, Leftover, Origin, PitrWindow, RestoredCopy, RpoMeasure, Source
 from pgdrill.sources.instants import check_window
 from pgdrill.sources.markers import Marker, parse_name_tag
 from pgdrill.store.base import Store
@@ -71,6 +71,11 @@ class BranchSource(Source):
 
     def attach(self, progress: Progress | None) -> None:
         self.provider.attach(progress)
+
+    def pitr_window(self, now: datetime) -> PitrWindow:
+        """The provider keeps history continuously: the window ends now and no archive goes stale."""
+        w = self.provider.restore_window(now)
+        return PitrWindow(w.earliest, None, w.what, continuous=True)
 
     def prepare(self, now: datetime) -> list[str]:
         self.refuse_production(self.target_url, self.production_databases)

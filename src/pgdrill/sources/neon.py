@@ -13,7 +13,8 @@ from pgdrill.sources.instants import parse_at
 
 def from_settings(s: Settings, purpose: str) -> BranchSource:
     what = "a Neon drill (the branch is the scratch database)" if purpose == "drill" else "a Neon restore"
-    refused = ("scratch_url", "target_url") if purpose == "drill" else ("keep_owners", "no_verify")
+    refused = ("scratch_url", "target_url") if purpose == "drill" else ("keep_owners", "no_verify", "create_roles",
+                                                                        "no_owner", "no_privileges")
     for name in refused:
         if s.given_now(name):
             raise ConfigError(f"{flag_name(name)} does not apply to {what}")

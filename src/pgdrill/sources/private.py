@@ -112,7 +112,7 @@ class DataDirectorySource(Source):
     # -- Source hooks -------------------------------------------------------------------------
     def _new_copy(self, opts: CopyOptions, now: datetime) -> RestoredCopy:
         name = f"{self.kind}-{opts.purpose}-{now:%Y%m%d-%H%M%S}-{pysecrets.token_hex(3)}"
-        return RestoredCopy(self.kind, name, self.origin(), opts.marker(now))
+        return RestoredCopy(self.kind, name, self.origin(), opts.marker(now), target_kind="private")
 
     def _folder(self, copy: RestoredCopy) -> Path:
         return self._root() / copy.name

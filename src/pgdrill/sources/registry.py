@@ -23,7 +23,7 @@ from pgdrill.settings import Settings, flag_name
 if TYPE_CHECKING:
     from pgdrill.sources.base import Source
 
-Purpose = Literal["drill", "restore"]
+Purpose = Literal["drill", "restore", "monitor"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,10 @@ STORED_BACKUP = Kind("backup", "pgdrill.sources.backup", ("store",), configured_
 #: the sources besides the store's backups, each selected by its own setting
 KINDS: tuple[Kind, ...] = (
     Kind("neon", "pgdrill.sources.neon", ("neon_project",), also_by=("at",), configured_by=("neon_project",)),
+    Kind("pgbackrest", "pgdrill.sources.pgbackrest", ("pgbackrest_stanza",), also_by=("at",),
+         configured_by=("pgbackrest_stanza",)),
+    Kind("barman", "pgdrill.sources.barman", ("barman_cloud_url",), also_by=("at",),
+         configured_by=("barman_cloud_url",)),
     Kind("archives", "pgdrill.sources.archives", ("archives",), configured_by=("archives",), store_for_records=True,
          point_in_time=False),
 )
@@ -63,7 +67,11 @@ def selected(s: Settings) -> Kind | None:
     if chosen:
         return chosen[0]
     by_default = [k for k in KINDS if any(s.given_now(n) for n in k.also_by)]
-    return by_default[0] if len(by_default) == 1 else None
+    if len(by_default) > 1:
+        # `--at` alone: the point-in-time source pgdrill.yml configures, else the first (Neon).
+        configured = [k for k in by_default if any(s.in_file(n) for n in k.configured_by)]
+        by_default = configured if len(configured) == 1 else by_default[:1]
+    return by_default[0] if by_default else None
 
 
 def kind_for(s: Settings) -> Kind:
@@ -78,6 +86,16 @@ def kind_for(s: Settings) -> Kind:
         if len(configured) == 1:
             return configured[0]
     return STORED_BACKUP
+
+
+def pitr_kind(s: Settings) -> Kind | None:
+    """The point-in-time source monitor watches: the one selected now, else the only one pgdrill.yml
+    configures; None when there is none."""
+    kind = selected(s)
+    if kind is not None:
+        return kind if kind.point_in_time else None
+    configured = [k for k in KINDS if k.point_in_time and any(s.in_file(n) for n in k.configured_by)]
+    return configured[0] if len(configured) == 1 else None
 
 
 def source_for(s: Settings, purpose: Purpose) -> Source:

@@ -18,7 +18,7 @@ import re
 import secrets as pysecrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import psycopg
@@ -28,7 +28,7 @@ from pgdrill.checks import CheckResult, one_line
 from pgdrill.errors import ConfigError, PgdrillError, TargetError
 from pgdrill.pg.conn import DatabaseUrl, connect
 from pgdrill.sources.base import CopyOptions, Leftover, RestoredCopy, Source
-from pgdrill.sources.markers import Marker
+from pgdrill.sources.markers import PREFIX, Marker
 from pgdrill.streams import Progress
 
 
@@ -106,6 +106,33 @@ class ScratchServer:
 
     def _remover(self, name: str) -> ScratchDrop:
         return ScratchDrop(self, name)
+
+    def leftover_roles(self) -> list[Leftover]:
+        """Stand-in roles made for copies on this server (their comment is the copy's marker). Listed
+        after the databases, so a sweep drops a killed run's database before the roles it used."""
+        from pgdrill.pg import roles
+
+        with connect(self.admin, role="scratch server") as conn:
+            found = roles.commented(conn, PREFIX)
+        return [Leftover(f"role {name}", Marker.from_text(comment), RoleDrop(self.admin, name, comment), None,
+                         f'DROP ROLE "{name}"') for name, comment in found]
+
+
+@dataclass(frozen=True)
+class RoleDrop:
+    admin: DatabaseUrl
+    name: str
+    comment: str
+
+    def __call__(self) -> str:
+        from pgdrill.restore import drop_stand_ins
+
+        problems, in_use = drop_stand_ins(self.admin, [self.name], self.comment)
+        if problems:
+            raise TargetError(problems[0])
+        if in_use:
+            raise TargetError("still used by objects in another database (a live copy)")
+        return "dropped"
 
 
 @dataclass(frozen=True)
@@ -188,11 +215,32 @@ class DatabaseCopySource(Source):
         self._load(copy, self.scratch_url.with_dbname(copy.name), progress)
 
     def _destroy(self, copy: RestoredCopy) -> CheckResult:
-        assert self._server is not None
-        return self._server.drop(copy.name)
+        assert self._server is not None and self.scratch_url is not None
+        result = self._server.drop(copy.name)
+        if not copy.stand_in_roles:
+            return result
+        names = ", ".join(copy.stand_in_roles)
+        if result.status == "fail":
+            # Still used by the database that could not be dropped: the next run's sweep takes both.
+            return replace(result, detail=f"{result.detail}; stand-in roles {names} left with it")
+        from pgdrill.restore import drop_stand_ins
+
+        problems, in_use = drop_stand_ins(self.scratch_url, copy.stand_in_roles, copy.marker.to_text())
+        if problems:
+            return replace(result, status="fail", detail=f"{result.detail}; stand-in roles left: {'; '.join(problems)}",
+                           items=tuple(problems))
+        dropped = [n for n in copy.stand_in_roles if n not in in_use]
+        detail = f"{result.detail}; stand-in role(s) {', '.join(dropped) or 'none'} dropped"
+        if in_use:
+            # Another run's copy on this server uses them too (it found them and made none): swept later.
+            detail += f"; {', '.join(in_use)} still used by another copy, left for a later sweep"
+        return replace(result, detail=detail)
 
     def _kept(self, copy: RestoredCopy) -> str:
-        return f'scratch database {copy.name} kept (--keep); drop it with: DROP DATABASE "{copy.name}"'
+        roles = f"; stand-in roles {', '.join(copy.stand_in_roles)} kept with it" if copy.stand_in_roles else ""
+        return f'scratch database {copy.name} kept (--keep); drop it with: DROP DATABASE "{copy.name}"{roles}'
 
     def _leftovers(self, opts: CopyOptions) -> Sequence[Leftover]:
-        return self._server.leftovers() if self._server is not None else []
+        if self._server is None:
+            return []
+        return [*self._server.leftovers(), *self._server.leftover_roles()]

@@ -14,6 +14,9 @@ Endpoints used, as Neon's published OpenAPI description (v2) defines them:
 - ``GET /projects/{project_id}/connection_uri?branch_id&endpoint_id&database_name&role_name&pooled``
   → ``{"uri": "postgresql://…"}``
 - ``DELETE /projects/{project_id}/branches/{branch_id}`` → ``{"branch", "operations"}``
+- ``PATCH /projects/{project_id}/branches/{branch_id}`` with ``{"branch": {"name"}}`` → ``{"branch",
+  "operations"}``: rename a branch (promote keeps the old default under a new name)
+- ``POST /projects/{project_id}/branches/{branch_id}/set_as_default`` → ``{"branch", "operations"}``
 
 Errors come as ``{"code", "message"}``. Neon answers ``423 Locked`` while a conflicting operation
 runs on the project: retried with backoff, on a budget of its own. 429 and 5xx are retried a bounded
@@ -333,6 +336,16 @@ class NeonClient(RestClient):
         if not isinstance(uri, str) or not uri:
             raise NeonUnavailable(f"Neon API gave no connection URI for branch {branch_id}")
         return Secret(uri)
+
+    def rename_branch(self, project_id: str, branch_id: str, name: str) -> list[Operation]:
+        doc = self.call("PATCH", f"projects/{project_id}/branches/{branch_id}", body={"branch": {"name": name}},
+                        what=f"rename branch {branch_id} to {name}")
+        return [Operation.from_doc(o) for o in _items(doc or {}, "operations")]
+
+    def set_default_branch(self, project_id: str, branch_id: str) -> list[Operation]:
+        doc = self.call("POST", f"projects/{project_id}/branches/{branch_id}/set_as_default",
+                        what=f"make branch {branch_id} the project's default")
+        return [Operation.from_doc(o) for o in _items(doc or {}, "operations")]
 
     def delete_branch(self, project_id: str, branch_id: str) -> list[Operation] | None:
         """The delete's operations; None when the branch was already gone."""
