@@ -25,8 +25,12 @@ pytestmark = pytest.mark.slow
 
 def test_pgbackrest_window(pgbackrest_repo: PgBackRestRepo, capsys: pytest.CaptureFixture[str]) -> None:
     conf = str(pgbackrest_repo.config)
-    # The repository's window is seconds long: under the 1-day default, so PitrWindowShort fires.
+    # The repository's window is seconds long: under the 1-day default, so PitrWindowShort fires — a
+    # warning: shown, exit 0; exit 1 with --fail-on warning.
     run = pgdrill(capsys, "monitor", "--pgbackrest-stanza", "main", "--pgbackrest-config", conf, "--json")
+    assert run.code == 0 and [a["name"] for a in run.json()["alerts"]] == ["PitrWindowShort"], run.err
+    run = pgdrill(capsys, "monitor", "--pgbackrest-stanza", "main", "--pgbackrest-config", conf, "--json",
+                  "--fail-on", "warning")
     assert run.code == 1, run.err
     doc = run.json()
     assert [a["name"] for a in doc["alerts"]] == ["PitrWindowShort"]
@@ -61,7 +65,7 @@ def test_neon_history_retention(neon: NeonStandIn, capsys: pytest.CaptureFixture
     doc = run.json()
     assert doc["pitr_available_days"] == 7.0 and doc["pitr"]["continuous"] is True
     neon.history_retention_seconds = 6 * 3600  # runbook 003: alert when less than a day remains
-    run = pgdrill(capsys, "monitor", "--neon-project", neon.project_id, "--json")
+    run = pgdrill(capsys, "monitor", "--neon-project", neon.project_id, "--json", "--fail-on", "warning")
     assert run.code == 1 and [a["name"] for a in run.json()["alerts"]] == ["PitrWindowShort"]
 
 
@@ -116,7 +120,8 @@ def test_replica_lag(pg: PgServer, standby: LocalCluster, capsys: pytest.Capture
         for _ in range(25):
             conn.execute("INSERT INTO lag_probe VALUES (now())")
             time.sleep(0.1)
-    run = pgdrill(capsys, "monitor", "--database-url", primary, "--max-replica-lag", "1s", "--format", "prometheus")
+    run = pgdrill(capsys, "monitor", "--database-url", primary, "--max-replica-lag", "1s", "--format", "prometheus",
+                  "--fail-on", "warning")  # ReplicaLagging is a warning: exit 1 only when warnings fail the run
     assert run.code == 1, run.out + run.err
     assert 'alert="ReplicaLagging",severity="warning"} 1' in run.out
     assert 'pgdrill_replica_lag_seconds{store="replicas",replica="replica-eu"}' in run.out
