@@ -1,7 +1,9 @@
-"""pgdrill.yml: defaults for every flag, per-environment overrides, and job sections.
+"""pgdrill.yml: defaults for every flag, per-environment overrides, databases, and job sections.
 
-Precedence: command-line flag > PGDRILL_<NAME> env var > the environment's block in pgdrill.yml >
-the top level of pgdrill.yml > built-in default. Sections for jobs (drill checks, retention, monitor,
+Precedence: command-line flag > PGDRILL_<NAME> env var > the database's entry (``databases:``, picked
+with ``--database``) > the environment's block in pgdrill.yml > the top level of pgdrill.yml >
+built-in default. Each of those blocks is a *layer* (:meth:`Config.layers`); every lookup walks them
+in that order. Sections for jobs (drill checks, retention, monitor,
 github) are validated by the job's own pydantic model through :meth:`Config.section`, so each job
 owns its schema while errors still name the file and the field.
 """
@@ -27,7 +29,14 @@ M = TypeVar("M", bound="BaseModel")
 
 #: keys of a job section; anything else at the top level must be a flag default
 SECTIONS = ("drill", "checks", "retention", "monitor", "github", "predeploy", "neon", "pitr", "notify",
-            "environments")
+            "environments", "databases")
+
+#: settings that may be given as the name of the environment variable holding them (``<name>_env:``),
+#: so a database entry names its secret instead of holding a password
+URL_SETTINGS = ("database_url", "target_url", "scratch_url", "compare_url")
+
+#: a database's name becomes a job name, a Prometheus label, a page and a store folder: keep it plain
+DATABASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 #: section name → the job model that validates it ("module:Class"), imported only when the file has
@@ -55,6 +64,11 @@ class Config:
     def environment_names(self) -> list[str]:
         return sorted((self.data.get("environments") or {}).keys())
 
+    def database_names(self) -> list[str]:
+        """The names under ``databases:``, in the file's order."""
+        dbs = self.data.get("databases")
+        return [str(k) for k in dbs] if isinstance(dbs, dict) else []
+
     def environment_block(self, environment: str | None) -> dict[str, Any]:
         if not environment:
             return {}
@@ -69,25 +83,73 @@ class Config:
             return {}
         return block if isinstance(block, dict) else {}
 
-    def flag(self, name: str, environment: str | None = None) -> Any:
-        block = self.environment_block(environment)
-        if name in block and block[name] is not None:
-            return block[name]
-        return self.data.get(name)
+    def database_entry(self, database: str | None) -> dict[str, Any]:
+        """The entry of ``databases:`` named ``database``; an unknown name is an error (there is no
+        sensible default for "which database's settings")."""
+        if not database:
+            return {}
+        names = self.database_names()
+        entry = (self.data.get("databases") or {}).get(database) if names else None
+        if entry is None and database not in names:
+            import difflib
 
-    def raw_section(self, name: str, environment: str | None = None) -> Any:
-        block = self.environment_block(environment)
-        top = self.data.get(name)
-        env = block.get(name)
-        if isinstance(top, dict) and isinstance(env, dict):
-            return {**top, **env}
-        return env if env is not None else top
+            if not names:
+                raise ConfigError(f"--database {database}: {self.path or 'pgdrill.yml'} has no databases: section",
+                                  "add `databases:` with an entry per database (docs/fleet.md)")
+            close = difflib.get_close_matches(database, names, n=1, cutoff=0.6)
+            raise ConfigError(f"database '{database}' is not defined in {self.path}",
+                              (f"did you mean '{close[0]}'? " if close else "") + f"use one of: {', '.join(names)}")
+        return entry if isinstance(entry, dict) else {}
 
-    def section(self, name: str, model: type[M], environment: str | None = None) -> M:
+    def layers(self, environment: str | None = None, database: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """The blocks a setting is looked up in, nearest first, each with the key path it was written
+        under: the database's entry, the environment's block, the top level."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        if database:
+            out.append((f"databases.{database}", self.database_entry(database)))
+        if environment:
+            out.append((f"environments.{environment}", self.environment_block(environment)))
+        out.append(("", self.data))
+        return out
+
+    def database_environment(self, database: str | None) -> str | None:
+        """The environment a database entry names (``environment:``), if any."""
+        value = self.database_entry(database).get("environment")
+        return str(value) if value else None
+
+    def database_store(self, database: str, environment: str | None = None) -> tuple[str, str] | None:
+        """The store pgdrill.yml gives ``database`` and the key it came from: the nearest block's
+        ``store``, or its ``store_prefix`` followed by the database's name."""
+        for where, block in self.layers(environment, database):
+            dotted = f"{where}." if where else ""
+            if block.get("store"):
+                return str(block["store"]), f"{dotted}store"
+            if block.get("store_prefix"):
+                return str(block["store_prefix"]).rstrip("/") + "/" + database, f"{dotted}store_prefix"
+        return None
+
+    def flag(self, name: str, environment: str | None = None, database: str | None = None) -> Any:
+        for _, block in self.layers(environment, database):
+            if name in block and block[name] is not None:
+                return block[name]
+        return None
+
+    def raw_section(self, name: str, environment: str | None = None, database: str | None = None) -> Any:
+        """A section as its layers merge it: the top level's keys, overridden by the environment's,
+        overridden by the database's (one level deep, as each section is a mapping of settings)."""
+        merged: Any = None
+        for _, block in reversed(self.layers(environment, database)):
+            value = block.get(name)
+            if value is None:
+                continue
+            merged = {**merged, **value} if isinstance(merged, dict) and isinstance(value, dict) else value
+        return merged
+
+    def section(self, name: str, model: type[M], environment: str | None = None, database: str | None = None) -> M:
         """The section validated by the job's ``model``; errors name the file and the key."""
         from pgdrill import config_models
 
-        return config_models.section(self, name, model, environment)
+        return config_models.section(self, name, model, environment, database)
 
 
 def problems(path: Path, doc: dict[str, Any]) -> list[ConfigError]:

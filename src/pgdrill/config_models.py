@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -61,6 +61,31 @@ class FlagDefaults(BaseModel):
     barman_cloud_url: str | None = None
     barman_server_name: str | None = None
     pitr_database: str | None = None
+    # fleets (docs/fleet.md): a database's store is <store_prefix>/<its name> unless it sets store:
+    store_prefix: str | None = None
+    # the environment variable that holds a URL, instead of the URL (a database entry names its secret)
+    database_url_env: str | None = None
+    target_url_env: str | None = None
+    scratch_url_env: str | None = None
+    compare_url_env: str | None = None
+    # the major of the scratch server a fleet workflow starts for this database's drill
+    postgres_version: str | None = None
+
+    @field_validator("database_url_env", "target_url_env", "scratch_url_env", "compare_url_env")
+    @classmethod
+    def _variable(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"'{value}' is not an environment variable name (letters, digits and _)")
+        return value
+
+    @field_validator("postgres_version", mode="before")
+    @classmethod
+    def _major(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not re.fullmatch(r"\d{2}", str(value)):
+            raise ValueError(f"'{value}' is not a PostgreSQL major version, e.g. 16")
+        return str(value)
 
     @field_validator("rto_target", "rpo_target", "max_age", mode="before")
     @classmethod
@@ -73,6 +98,18 @@ class FlagDefaults(BaseModel):
             return None if value is None else str(value)
         positive_seconds(value)
         return str(value)
+
+
+#: what a database entry may say besides flag defaults and sections
+JOBS = ("backup", "drill", "monitor")
+
+
+class DatabaseEntry(FlagDefaults):
+    """One entry of ``databases:`` (its sections are validated by their jobs' models)."""
+
+    environment: str | None = None
+    #: the jobs `pgdrill matrix --job` lists this database for (default: all of them)
+    jobs: list[Literal["backup", "drill", "monitor"]] | None = None
 
 
 def section_model(name: str) -> type[BaseModel]:
@@ -128,16 +165,21 @@ def _format_error(path: Path, exc: ValidationError, prefix: str = "", model: typ
     return ConfigError(f"{path}: {where}: {msg}", hint)
 
 
-def section(config: Config, name: str, model: type[M], environment: str | None = None) -> M:
+def section(config: Config, name: str, model: type[M], environment: str | None = None,
+            database: str | None = None) -> M:
     """``config``'s section ``name`` validated by ``model`` (see Config.section)."""
-    raw = config.raw_section(name, environment)
+    raw = config.raw_section(name, environment, database)
     try:
         return model.model_validate(raw or {})
     except ValidationError as exc:
-        # Name the block the bad key was written in: the environment's, or the top level.
+        # Name the block the bad key was written in: the database's, the environment's, or the top.
         key = exc.errors()[0].get("loc", ("",))[0] if exc.errors() and exc.errors()[0].get("loc") else ""
-        block = config.environment_block(environment).get(name) if environment else None
-        prefix = f"environments.{environment}.{name}" if isinstance(block, dict) and key in block else name
+        prefix = name
+        for where, block in config.layers(environment, database):
+            value = block.get(name)
+            if isinstance(value, dict) and key in value:
+                prefix = f"{where}.{name}" if where else name
+                break
         raise _format_error(config.path or Path("pgdrill.yml"), exc, prefix, model) from None
 
 
@@ -164,24 +206,96 @@ def problems(path: Path, doc: dict[str, Any]) -> list[ConfigError]:
                 continue
             blocks[str(env_name)] = block
             try:
-                FlagDefaults.model_validate({k: v for k, v in block.items() if k not in SECTIONS})
+                # an environment holds settings and sections, not environments or databases of its own
+                FlagDefaults.model_validate({k: v for k, v in block.items()
+                                             if k not in SECTIONS or k in ("environments", "databases")})
             except ValidationError as exc:
                 found.append(_format_error(path, exc, f"environments.{env_name}", FlagDefaults,
-                                           tuple(s for s in SECTIONS if s != "environments")))
+                                           tuple(s for s in SECTIONS if s not in ("environments", "databases"))))
+    entries = _databases(path, doc, blocks, found)
     config = Config(path, doc)
+    # Each section as every block that writes it sees it: the top level, each environment, each
+    # database (with its environment in between).
     for name in SECTION_MODELS:
-        views = [None, *(e for e, b in blocks.items() if name in b)] if name in doc or any(
-            name in b for b in blocks.values()) else []
-        for environment in views:
-            raw = config.raw_section(name, environment)
+        views: list[tuple[str | None, str | None]] = [(None, None)] if name in doc else []
+        views += [(e, None) for e, b in blocks.items() if name in b]
+        views += [(entry.environment if entry.environment in blocks else None, db)
+                  for db, (raw_entry, entry) in entries.items() if name in raw_entry]
+        if views and views[0] != (None, None):
+            views.insert(0, (None, None))
+        for environment, database in views:
+            raw = config.raw_section(name, environment, database)
             if raw is not None and not isinstance(raw, dict):
-                where = f"environments.{environment}.{name}" if environment else name
+                where = (f"databases.{database}.{name}" if database else
+                         f"environments.{environment}.{name}" if environment else name)
                 found.append(ConfigError(f"{path}: {where}: must be a mapping of keys",
                                          "see docs/config.md, the pgdrill.yml reference"))
                 break
             try:
-                config.section(name, section_model(name), environment)
+                config.section(name, section_model(name), environment, database)
             except ConfigError as exc:
                 if all(exc.message != f.message for f in found):
                     found.append(exc)
     return found
+
+
+def _databases(path: Path, doc: dict[str, Any], environments: dict[str, dict[str, Any]],
+               found: list[ConfigError]) -> dict[str, tuple[dict[str, Any], DatabaseEntry]]:
+    """The valid entries of ``databases:`` (name → (its keys, its model)); what is wrong with the
+    others goes to ``found``. Two databases that would share a store are an error: each one's
+    retention would remove the other's backups."""
+    from pgdrill.config import DATABASE_NAME
+
+    dbs = doc.get("databases")
+    if dbs is None:
+        return {}
+    if not isinstance(dbs, dict):
+        found.append(ConfigError(f"{path}: databases: must be a mapping of name → settings",
+                                 "write it as `databases:` then `  billing:` with that database's keys indented"))
+        return {}
+    out: dict[str, tuple[dict[str, Any], DatabaseEntry]] = {}
+    for name, raw in dbs.items():
+        where = f"databases.{name}"
+        if not DATABASE_NAME.fullmatch(str(name)):
+            found.append(ConfigError(f"{path}: {where}: '{name}' is not a usable database name",
+                                     "letters, digits, '_', '.' and '-', starting with a letter or digit"))
+            continue
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            found.append(ConfigError(f"{path}: {where}: must be a mapping",
+                                     "indent that database's keys under its name"))
+            continue
+        try:
+            entry = DatabaseEntry.model_validate({k: v for k, v in raw.items() if k not in SECTIONS})
+        except ValidationError as exc:
+            found.append(_format_error(path, exc, where, DatabaseEntry,
+                                       tuple(s for s in SECTIONS if s not in ("environments", "databases"))))
+            continue
+        nested = [k for k in ("environments", "databases") if k in raw]
+        if nested:
+            found.append(ConfigError(f"{path}: {where}.{nested[0]}: not allowed inside a database",
+                                     "a database picks its environment with `environment: NAME`"))
+            continue
+        if entry.environment is not None and entry.environment not in environments:
+            found.append(ConfigError(f"{path}: {where}.environment: '{entry.environment}' is not defined under "
+                                     "environments:", "use one of: " + (", ".join(environments) or "(none defined)")))
+            continue
+        out[str(name)] = (raw, entry)
+    config = Config(path, doc)
+    owners: dict[str, str] = {}
+    for name, (_, entry) in out.items():
+        found_store = config.database_store(name, entry.environment)
+        if found_store is None:
+            continue
+        store = found_store[0]
+        key = store.rstrip("/")
+        if key in owners:
+            found.append(ConfigError(
+                f"{path}: databases.{owners[key]} and databases.{name} share the store {store}",
+                "give each database its own: `store:` in its entry, or `store_prefix:` (the store becomes "
+                "<prefix>/<name>)"))
+        else:
+            owners[key] = name
+    return out
+

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +31,7 @@ from pgdrill.store.base import Store
 
 if TYPE_CHECKING:
     from pgdrill.evidence import Evidence
+    from pgdrill.fleet.status import DatabaseStatus
 
 
 @dataclass(frozen=True)
@@ -84,24 +85,43 @@ class StoreView:
 
 
 @dataclass(frozen=True)
-class ReportRequest:
-    """``pgdrill report``: the dashboard into ``html_dir`` and/or the evidence for ``period``, over one
-    or more (name, store) pairs (a name of None: called after its backups' database)."""
+class ReportTarget:
+    """One database to report on: its store, with the retention policy and monitor thresholds
+    pgdrill.yml gives it (a name of None: called after its backups' database)."""
 
-    databases: tuple[tuple[str | None, Store], ...]
+    name: str | None
+    store: Store
     policy: Policy
     thresholds: Thresholds
+    environment: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """``pgdrill report``: the dashboard into ``html_dir``, the evidence for ``period``, or (neither)
+    the status table in ``fmt``, over one database or a fleet. ``fleet``: a store that cannot be
+    read becomes an "unreadable" row instead of stopping the report."""
+
+    databases: tuple[ReportTarget, ...]
     html_dir: Path | None = None
     period: str | None = None
     fmt: str = "md"
     output: Path | None = None
     now: datetime | None = None
+    fleet: bool = False
+
+    @property
+    def status(self) -> bool:
+        """The status table is what is reported when neither the dashboard nor the evidence is."""
+        return self.html_dir is None and self.period is None
 
 
 @dataclass
 class ReportResult:
     views: list[tuple[str, StoreView]]
     evidence: list[Evidence] = field(default_factory=list)  # when a period was asked for
+    statuses: list[DatabaseStatus] = field(default_factory=list)  # every database, readable or not
+    read_at: datetime | None = None
 
 
 def _drills(store: Store, problems: list[str]) -> tuple[list[StoredDrill], list[DrillSummary]]:
@@ -201,11 +221,34 @@ def views(entries: Sequence[tuple[str | None, Store]], policy: Policy, threshold
     return out
 
 
-def run_report(req: ReportRequest) -> ReportResult:
+def statuses(targets: Sequence[ReportTarget], now: datetime, *, tolerate: bool,
+             progress: Callable[[str], None] | None = None) -> list[DatabaseStatus]:
+    """Read every target's store at ``now``. ``tolerate``: a store that cannot be read is a status
+    with its error (a fleet); otherwise the error stops the report (one store)."""
+    from pgdrill.fleet.status import DatabaseStatus
+
+    out = []
+    for i, t in enumerate(targets, 1):
+        if progress and len(targets) > 1:
+            progress(f"reading {t.name or t.store.url} ({i}/{len(targets)})")
+        try:
+            view = read_view(t.store, t.policy, t.thresholds, now)
+        except PgdrillError as exc:
+            if not tolerate:
+                raise
+            out.append(DatabaseStatus(t.name or t.store.url, t.environment, t.store.url, None, exc.one_line()))
+            continue
+        out.append(DatabaseStatus(database_name(view, t.name), t.environment, t.store.url, view))
+    return out
+
+
+def run_report(req: ReportRequest, progress: Callable[[str], None] | None = None) -> ReportResult:
     """Read every store (at one instant) and, for a period, collect its evidence. Renders nothing."""
     from pgdrill.evidence import collect, parse_period
 
-    result = ReportResult(views(req.databases, req.policy, req.thresholds, req.now))
+    at = (req.now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    found = statuses(req.databases, at, tolerate=req.fleet, progress=progress)
+    result = ReportResult([(st.name, st.view) for st in found if st.view is not None], statuses=found, read_at=at)
     if req.period:
         period = parse_period(req.period)
         result.evidence = [collect(name, view, period) for name, view in result.views]

@@ -201,7 +201,8 @@ def test_cli_writes_the_evidence_and_the_dashboard(capsys: pytest.CaptureFixture
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    ((), "say what to report: --html DIR"),
+    (("--html", "site", "--format", "prometheus"), "--format applies to the evidence report"),
+    (("--period", "2026-11", "--format", "prometheus"), "--format prometheus is not a format of the evidence report"),
     (("--period", "2026-13"), "--period '2026-13' is not a month or a quarter"),
     (("--html", "site", "--format", "json"), "--format applies to the evidence report"),
     (("--html", "site", "--output", "x.md"), "--output applies to the evidence report"),

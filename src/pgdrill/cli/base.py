@@ -33,11 +33,12 @@ class _Run:
     published: bool = False
     github: Any = None
     store: str | None = None
+    database: str | None = None  # the databases: entry the command runs for
     notifier: Any = None  # pgdrill.report.notify.send.Notifier, when a notification URL is set
 
     def reset(self) -> None:
         self.job, self.environment, self.published, self.github = None, None, False, None
-        self.store, self.notifier = None, None
+        self.store, self.notifier, self.database = None, None, None
 
 
 RUN = _Run()
@@ -67,7 +68,8 @@ COMMANDS = {
     "backup": "pgdrill.cli.backups", "list": "pgdrill.cli.backups", "verify": "pgdrill.cli.backups",
     "restore": "pgdrill.cli.backups", "drill": "pgdrill.cli.drill", "drills": "pgdrill.cli.drill",
     "predeploy": "pgdrill.cli.predeploy", "monitor": "pgdrill.cli.monitor", "prune": "pgdrill.cli.prune",
-    "report": "pgdrill.cli.report", "check": "pgdrill.cli.check", "demo": "pgdrill.cli.demo",
+    "report": "pgdrill.cli.report", "check": "pgdrill.cli.check", "matrix": "pgdrill.cli.fleet",
+    "demo": "pgdrill.cli.demo",
 }
 
 
@@ -150,12 +152,13 @@ def settings_of(ctx: click.Context) -> Settings:
 
 
 def settings_for(ctx: click.Context, config: Config, *, environment: bool = True) -> Settings:
-    """The command's parameters over ``config`` (``environment=False``: ignore --environment)."""
+    """The command's parameters over ``config`` (``environment=False``: ignore --environment and
+    --database, for `check` to go on when pgdrill.yml does not define them)."""
     from pgdrill.settings import Settings
 
     values: dict[str, tuple[Any, Origin | None]] = {}
     for name, value in ctx.params.items():
-        if name == "environment" and not environment:
+        if name in ("environment", "database") and not environment:
             continue
         source = ctx.get_parameter_source(name)
         origin: Origin | None = ("flag" if source is ParameterSource.COMMANDLINE
@@ -176,6 +179,8 @@ store_option = _opt("--store", envvar="PGDRILL_STORE", metavar="STORE",
 json_option = _opt("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 environment_option = _opt("--environment", "-e", envvar="PGDRILL_ENVIRONMENT", metavar="NAME",
                           help="Environment block of pgdrill.yml to use (env PGDRILL_ENVIRONMENT).")
+database_option = _opt("--database", envvar="PGDRILL_DATABASE", metavar="NAME",
+                       help="Entry of pgdrill.yml's databases: to take settings from (env PGDRILL_DATABASE).")
 config_option = _opt("--config", envvar="PGDRILL_CONFIG", metavar="FILE", help="pgdrill.yml to read.")
 identity_option = _opt("--age-identity-file", envvar="PGDRILL_AGE_IDENTITY_FILE", metavar="FILE",
                        help="age identity to decrypt encrypted backups (or PGDRILL_AGE_IDENTITY with the key).")
@@ -231,7 +236,7 @@ def common(*, store: bool = True, writes: Literal["nothing", "records", "backups
         options += sse_options
     if writes == "backups":
         options.append(object_lock_option)
-    options += [environment_option, config_option]
+    options += [database_option, environment_option, config_option]
     if json:
         options.append(json_option)
     return apply(options)
@@ -283,7 +288,8 @@ def github_settings(ctx: click.Context) -> Any:
     s = settings_of(ctx)
     RUN.environment = s.environment
     RUN.store = s.text("store")
-    if in_actions(os.environ) or s.config.raw_section("github", s.environment) is not None:
+    RUN.database = s.database
+    if in_actions(os.environ) or s.raw_section("github") is not None:
         from pgdrill.report.github.settings import GitHubSettings
 
         RUN.github = s.section("github", GitHubSettings)
@@ -325,6 +331,8 @@ def _publish(outcome: Any) -> None:
     RUN.published = True
     if outcome.store is None and RUN.store:
         outcome = replace(outcome, store=RUN.store)
+    if outcome.database is None and RUN.database:
+        outcome = replace(outcome, database=RUN.database)
     closed = False
     if in_actions(os.environ):
         from pgdrill.report.github import publish

@@ -48,10 +48,10 @@ def check(ctx: click.Context, /, as_json: bool, **_: object) -> None:
     cfg, problems = config_mod.read(ctx.params.get("config") or state(ctx).config_path)
     try:
         s = settings_for(ctx, cfg)
-    except ConfigError as exc:  # an environment pgdrill.yml does not define: a problem like the others
+    except ConfigError as exc:  # an environment or database pgdrill.yml does not define: a problem like the others
         problems = [*problems, exc]
         s = settings_for(ctx, cfg, environment=False)
-    RUN.environment = s.environment
+    RUN.environment, RUN.database = s.environment, s.database
     result = run_preflight(jobs.preflight(s, problems))
     emit(as_json, render_json(result), render_text(result))
     publish_outcome(ctx, to_outcome(result, s.environment))

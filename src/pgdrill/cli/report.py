@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from pgdrill import secrets
-from pgdrill.cli.base import cli, common, progress_printer, settings_of
+from pgdrill.cli.base import cli, common, progress_printer, settings_of, warn
+from pgdrill.errors import StoreError
 
 
 @cli.command()
@@ -16,21 +17,30 @@ from pgdrill.cli.base import cli, common, progress_printer, settings_of
               help="Write the dashboard, a self-contained static site, into DIR (index.html).")
 @click.option("--period", envvar="PGDRILL_PERIOD", metavar="2026-11|2026-Q4",
               help="Evidence of a month or a quarter: drills, targets, retained backups, gaps, a sign-off block.")
-@click.option("--format", "fmt", type=click.Choice(("md", "html", "json")), default="md", show_default=True,
-              help="Format of the evidence report.")
+@click.option("--format", "fmt", type=click.Choice(("md", "html", "json", "prometheus")), default="md",
+              show_default=True,
+              help="Format of the evidence report (md, html, json) or of the status table (md, json, prometheus).")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Write the evidence report to FILE instead of stdout.")
+              help="Write the evidence report or the status table to FILE instead of stdout.")
+@click.option("--fleet", is_flag=True, envvar="PGDRILL_FLEET",
+              help="Every database of pgdrill.yml's databases: (of --environment when given), each from its own store.")
 @common(json=False)
 @click.pass_context
 def report(ctx: click.Context, /, **_: object) -> None:
-    """Draw what the store holds: --html DIR writes the dashboard, --period the evidence for auditors.
+    """Draw what the stores hold: the status table, the dashboard (--html DIR), the evidence (--period).
 
     Reads backups, failed attempts and drill records; evaluates them with the monitor thresholds and the
-    retention policy of pgdrill.yml. Exit 0 whatever they show (`pgdrill monitor` is the judge).
+    retention policy of pgdrill.yml. Without --html or --period, prints one row per database: the last
+    backup's age and size, the last drill's verdict with RTO and RPO against their targets, open alerts.
+    With --fleet a store that cannot be read is a row of its own. Exit 0 whatever they show
+    (`pgdrill monitor` is the judge).
 
     \b
     Examples:
       pgdrill report --store s3://acme-backups/prod --html site/
+      pgdrill report --fleet >> "$GITHUB_STEP_SUMMARY"
+      pgdrill report --fleet --format prometheus --output /var/lib/node_exporter/pgdrill.prom
+      pgdrill report --fleet --html site/
       pgdrill report -e production --period 2026-Q4 --format html --output evidence-2026-Q4.html
     """
     from pgdrill.overview import run_report, write_output, write_site
@@ -38,10 +48,33 @@ def report(ctx: click.Context, /, **_: object) -> None:
     from pgdrill.settings import jobs
 
     req = jobs.report(settings_of(ctx))
-    result = run_report(req)
     say = progress_printer(ctx)
+    result = run_report(req, say)
+    for st in result.statuses:
+        if st.error:
+            warn(f"{st.name}: store unreadable: {st.error}")
+    if req.status:
+        from pgdrill.report import fleet
+
+        assert result.read_at is not None
+        if req.fmt == "json":
+            text = json.dumps(fleet.render_json(result.statuses, result.read_at), indent=2, ensure_ascii=False) + "\n"
+        elif req.fmt == "prometheus":
+            text = fleet.render_prometheus(result.statuses)
+        else:
+            text = fleet.render_markdown(result.statuses, result.read_at)
+        text = secrets.scrub(text)
+        if req.output is not None:
+            write_output(req.output, text)
+            if say:
+                say(f"status of {len(result.statuses)} database(s) written: {req.output}")
+        else:
+            click.echo(text, nl=False)
+        return
     if req.html_dir is not None:
-        pages = dashboard.render_site(result.views)
+        if not result.views:
+            raise StoreError("no store could be read: nothing to draw", "see the warnings above")
+        pages = dashboard.render_site(result.views, [st for st in result.statuses if st.view is None])
         written = write_site(req.html_dir, {name: secrets.scrub(page) for name, page in pages.items()})
         if say:
             say(f"dashboard written: {written[-1] if len(written) == 1 else req.html_dir / 'index.html'}"

@@ -17,6 +17,7 @@ from datetime import date, datetime
 
 from pgdrill import __version__
 from pgdrill.drill.measures import TargetRecord
+from pgdrill.fleet.status import DatabaseStatus
 from pgdrill.overview import StoredDrill, StoreView
 from pgdrill.report.format import fmt_age, fmt_seconds, fmt_span, fmt_target, human_size, iso, utc, when_minute
 from pgdrill.report.html import Bar, Html, Point, bar_chart, document, el, time_chart
@@ -299,8 +300,10 @@ def slug(name: str, taken: set[str]) -> str:
     return out
 
 
-def fleet_page(entries: Sequence[tuple[str, str, StoreView]], at: datetime) -> str:
-    """``entries``: (name, page file, view)."""
+def fleet_page(entries: Sequence[tuple[str, str, StoreView]], at: datetime,
+               unreadable: Sequence[DatabaseStatus] = ()) -> str:
+    """``entries``: (name, page file, view); ``unreadable``: databases whose store could not be read,
+    listed with the reason (a broken store must not vanish from the page)."""
     head = el("tr", el("th", "Database"), el("th", "Status"), el("th", "Newest backup"), el("th", "Size", class_="num"),
               el("th", "Last drill"), el("th", "RTO"), el("th", "RPO"), el("th", "Open alerts"))
     rows = []
@@ -316,23 +319,29 @@ def fleet_page(entries: Sequence[tuple[str, str, StoreView]], at: datetime) -> s
             el("td", _verdict(drill.passed) if drill else "none"),
             el("td", _vs(drill.rto) if drill else "—"), el("td", _vs(drill.rpo) if drill else "—"),
             el("td", ", ".join(a.name for a in h.alerts) or "none"), data_database=name))
-    unhealthy = sum(1 for _, _, v in entries if not v.health.healthy)
-    header = el("header", el("h1", f"Backups of {len(entries)} databases"),
+    for st in unreadable:
+        rows.append(el("tr", el("td", st.name), el("td", "unreadable", class_="unhealthy"),
+                       el("td", f"store unreadable: {st.error}", colspan="6"), data_database=st.name))
+    unhealthy = sum(1 for _, _, v in entries if not v.health.healthy) + len(unreadable)
+    total = len(entries) + len(unreadable)
+    header = el("header", el("h1", f"Backups of {total} databases"),
                 el("p", f"{unhealthy} with open alerts; read {when_minute(at)}.", class_="meta"))
     main = el("main", el("section", el("h2", "Databases"),
                          el("table", el("thead", head), el("tbody", rows), id="fleet-table"), id="fleet"))
     return document("pgdrill: backups", Html(header + main + _footer(at)))
 
 
-def render_site(databases: Sequence[tuple[str, StoreView]]) -> dict[str, str]:
-    """File name → page. One database: ``index.html``; several: an index and a page each."""
+def render_site(databases: Sequence[tuple[str, StoreView]],
+                unreadable: Sequence[DatabaseStatus] = ()) -> dict[str, str]:
+    """File name → page. One database: ``index.html``; several (or any unreadable): an index and a
+    page each."""
     if not databases:
         raise ValueError("a dashboard needs at least one database")
-    if len(databases) == 1:
+    if len(databases) == 1 and not unreadable:
         name, view = databases[0]
         return {"index.html": database_page(name, view)}
     taken: set[str] = set()
     entries = [(name, f"{slug(name, taken)}.html", view) for name, view in databases]
     files = {page: database_page(name, view, back=True) for name, page, view in entries}
-    files["index.html"] = fleet_page(entries, max(v.read_at for _, v in databases))
+    files["index.html"] = fleet_page(entries, max(v.read_at for _, v in databases), unreadable)
     return files

@@ -101,11 +101,19 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
 
 
+#: (metric name, help text, [(labels, value)]) — one metric family of the exposition
+Family = tuple[str, str, list[tuple[str, float]]]
+
+
 def render_prometheus(h: Health) -> str:
     """Text exposition format 0.0.4; every sample carries the store as a label."""
-    store = f'store="{_label(h.store)}"'
+    return exposition([(f'store="{_label(h.store)}"', families(h))])
+
+
+def families(h: Health) -> list[Family]:
+    """The metric families of one evaluation, without the labels every sample shares."""
     m, d = h.last_backup, h.last_drill
-    families: list[tuple[str, str, list[tuple[str, float]]]] = []
+    families: list[Family] = []
 
     def gauge(name: str, help_text: str, value: float | None, labels: str = "") -> None:
         if value is None:
@@ -132,7 +140,7 @@ def render_prometheus(h: Health) -> str:
         families.append(("pgdrill_alert", "1 when the alert fires",
                          [(f'alert="{name}",severity="{sev}"', 1.0 if h.firing(name) else 0.0)
                           for name, sev in ALERTS.items() if name in PITR_ALERTS]))
-        return _exposition(store, families)
+        return families
     gauge("pgdrill_backup_count", "Complete backups in the store", h.backup_count)
     gauge("pgdrill_backup_age_seconds", "Age of the newest complete backup", h.backup_age_seconds)
     gauge("pgdrill_max_age_seconds", "Alert threshold for the backup age", h.thresholds.max_age)
@@ -162,19 +170,30 @@ def render_prometheus(h: Health) -> str:
     if h.row_drops:
         families.append(("pgdrill_table_row_drop_ratio", "Fraction of rows a table lost between the last two backups",
                          [(f'table="{_label(r.table)}"', r.fraction) for r in h.row_drops]))
+    return families
 
-    return _exposition(store, families)
 
-
-def _exposition(store: str, families: list[tuple[str, str, list[tuple[str, float]]]]) -> str:
+def exposition(groups: list[tuple[str, list[Family]]]) -> str:
+    """One exposition of several evaluations, each (labels shared by its samples, its families): a
+    family's HELP and TYPE come once, with every group's samples under it (Prometheus rejects a
+    family declared twice)."""
+    order: dict[str, str] = {}
+    samples: dict[str, list[str]] = {}
+    for shared, fams in groups:
+        for name, help_text, rows in fams:
+            order.setdefault(name, help_text)
+            for labels, value in rows:
+                all_labels = ",".join(x for x in (shared, labels) if x)
+                samples.setdefault(name, []).append(f"{name}{{{all_labels}}} {_num(value)}")
     out: list[str] = []
-    for name, help_text, rows in families:
-        out.append(f"# HELP {name} {help_text}")
-        out.append(f"# TYPE {name} gauge")
-        for labels, value in rows:
-            all_labels = ",".join(x for x in (store, labels) if x)
-            out.append(f"{name}{{{all_labels}}} {_num(value)}")
+    for name, help_text in order.items():
+        out += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", *samples.get(name, [])]
     return "\n".join(out) + "\n"
+
+
+def label(value: str) -> str:
+    """A Prometheus label value, escaped."""
+    return _label(value)
 
 
 def _pitr_facts(h: Health) -> list[tuple[str, str]]:

@@ -42,6 +42,7 @@ class Outcome:
     ``run_url``     link to the CI run (filled from the environment by the publisher when missing)
     ``details``     ordered label → value strings for the issue body, e.g. ``{"RTO": "4m (target 30m)"}``
     ``store``       the store the job worked on, as given (never carries credentials)
+    ``database``    the entry of pgdrill.yml's ``databases:`` the job ran for (a fleet), if any
     """
 
     job: str
@@ -56,6 +57,7 @@ class Outcome:
     run_url: str | None = None
     details: Mapping[str, str] = field(default_factory=dict)
     store: str | None = None
+    database: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.job, str) or not _JOB.match(self.job):
@@ -118,6 +120,7 @@ class Outcome:
             "run_url": self.run_url,
             "details": dict(self.details),
             "store": self.store,
+            "database": self.database,
         }
 
     @classmethod
@@ -141,6 +144,7 @@ class Outcome:
             run_url=data.get("run_url"),
             details=dict(data.get("details") or {}),
             store=data.get("store"),
+            database=data.get("database"),
         )
 
 

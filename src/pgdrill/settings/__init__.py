@@ -1,7 +1,8 @@
 """Every setting a command reads, resolved one way for every command.
 
-Precedence: the command line > ``PGDRILL_<NAME>`` > the environment's block of pgdrill.yml
-(``--environment`` / ``PGDRILL_ENVIRONMENT``) > the top level of pgdrill.yml > the built-in default.
+Precedence: the command line > ``PGDRILL_<NAME>`` > the database's entry in pgdrill.yml (``--database``
+/ ``PGDRILL_DATABASE``) > the environment's block (``--environment`` / ``PGDRILL_ENVIRONMENT``, or the
+database entry's ``environment:``) > the top level of pgdrill.yml > the built-in default.
 
 The CLI builds one :class:`Settings` from what click parsed (:meth:`Settings.from_values`), and each
 job's resolve step (:mod:`pgdrill.settings.jobs`) turns it into that job's request — outside click,
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pgdrill.config import Config, parse_duration
+from pgdrill.config import URL_SETTINGS, Config, parse_duration
 from pgdrill.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -44,6 +45,17 @@ def env_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class FromFile:
+    """A value pgdrill.yml gives, and the key it was written under (``databases.billing.store``).
+    ``variable``: the value was read from that environment variable (``database_url_env:``); a
+    value of None with a variable means the variable is not set."""
+
+    value: Any
+    key: str
+    variable: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """What the user gave, and one way to read it."""
 
@@ -56,6 +68,8 @@ class Settings:
     config: Config = field(default_factory=Config)
     environment: str | None = None
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
+    #: the entry of ``databases:`` these settings are for
+    database: str | None = None
 
     @classmethod
     def from_values(cls, values: Mapping[str, tuple[Any, Origin | None]], config: Config,
@@ -64,11 +78,13 @@ class Settings:
         given = {k: v for k, (v, o) in values.items() if o is not None and v not in (None, "", ())}
         origins = {k: o for k, (v, o) in values.items() if o is not None and k in given}
         defaults = {k: v for k, (v, o) in values.items() if o is None and v not in (None, ())}
-        environment = given.get("environment") or None
+        database = str(given["database"]) if given.get("database") else None
+        config.database_entry(database)  # an unknown database is an error, at once
+        environment = given.get("environment") or config.database_environment(database)
         if environment is not None:
             config.environment_block(str(environment))  # an unknown environment is an error, at once
         return cls(given, origins, defaults, config, str(environment) if environment else None,
-                   dict(os.environ) if env is None else dict(env))
+                   dict(os.environ) if env is None else dict(env), database)
 
     # -- reading ------------------------------------------------------------------------------
     def given_now(self, name: str) -> bool:
@@ -76,13 +92,37 @@ class Settings:
         value = self.given.get(name)
         return value not in (None, "", (), False)
 
+    def from_file(self, name: str) -> FromFile | None:
+        """What pgdrill.yml says about ``name`` for this database and environment, nearest block
+        first. A URL setting may name its environment variable instead (``database_url_env:``); a
+        database's store may come from a ``store_prefix`` (the prefix, then the database's name)."""
+        if name == "store" and self.database:
+            found = self.config.database_store(self.database, self.environment)
+            return FromFile(*found) if found else None
+        for where, block in self.config.layers(self.environment, self.database):
+            dotted = f"{where}." if where else ""
+            if block.get(name) is not None:
+                return FromFile(block[name], dotted + name)
+            if name in URL_SETTINGS and block.get(f"{name}_env"):
+                variable = str(block[f"{name}_env"])
+                return FromFile(self.env.get(variable) or None, f"{dotted}{name}_env", variable)
+        return None
+
     def in_file(self, name: str) -> bool:
-        return self.config.flag(name, self.environment) is not None
+        found = self.from_file(name)
+        return found is not None and found.value is not None
+
+    def file_value(self, name: str) -> Any:
+        found = self.from_file(name)
+        return found.value if found is not None else None
+
+    def raw_section(self, name: str) -> Any:
+        return self.config.raw_section(name, self.environment, self.database)
 
     def get(self, name: str, default: Any = None) -> Any:
         if name in self.given:
             return self.given[name]
-        from_file = self.config.flag(name, self.environment)
+        from_file = self.file_value(name)
         if from_file is not None:
             default_value = self.defaults.get(name)
             if isinstance(default_value, tuple) or name in ("tags", "encrypt_to", "production_databases"):
@@ -100,14 +140,25 @@ class Settings:
         if origin == "env":
             return env_name(name)
         path = self.config.path or "pgdrill.yml"
-        block = self.config.environment_block(self.environment) if self.environment else {}
-        if name in block:
-            return f"{path}: environments.{self.environment}.{name}"
-        return f"{path}: {name}"
+        found = self.from_file(name)
+        if found is None:
+            return f"{path}: {name}"
+        if found.variable:
+            return f"{found.variable} (named by {path}: {found.key})"
+        return f"{path}: {found.key}"
 
     def require(self, name: str) -> Any:
         value = self.get(name)
         if value in (None, "", ()):
+            found = self.from_file(name)
+            if found is not None and found.variable:
+                raise ConfigError(f"missing {flag_name(name)}: {found.variable} is not set (named by "
+                                  f"{self.config.path or 'pgdrill.yml'}: {found.key})",
+                                  f"set {found.variable} in the job's env, e.g. from a secret")
+            if self.database:
+                also = " or 'store_prefix:'" if name == "store" else ""
+                raise ConfigError(f"missing {flag_name(name)} for database {self.database} (or {env_name(name)}, or "
+                                  f"'{name}:'{also} in its entry of pgdrill.yml or above)")
             raise ConfigError(f"missing {flag_name(name)} (or {env_name(name)}, or '{name}:' in pgdrill.yml)")
         return value
 
@@ -138,7 +189,7 @@ class Settings:
         return seconds
 
     def section(self, name: str, model: type[M]) -> M:
-        return self.config.section(name, model, self.environment)
+        return self.config.section(name, model, self.environment, self.database)
 
     def flag_for_messages(self, name: str) -> str:
         return flag_name(name)

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from pgdrill.backup import BackupRequest
     from pgdrill.checks import ChecksConfig
     from pgdrill.drill import DrillRequest
+    from pgdrill.fleet.members import Member
     from pgdrill.monitor import Thresholds
-    from pgdrill.overview import ReportRequest
+    from pgdrill.overview import ReportRequest, ReportTarget
     from pgdrill.pg.conn import DatabaseUrl
     from pgdrill.predeploy import PredeployRequest
     from pgdrill.preflight import PreflightRequest
@@ -299,8 +300,7 @@ def thresholds(s: Settings) -> Thresholds:
 
     base = s.section("monitor", Thresholds)
     overrides: dict[str, object] = {}
-    if "max_age" not in base.model_fields_set and s.in_file("max_age") and not _off(s.config.flag(
-            "max_age", s.environment)):
+    if "max_age" not in base.model_fields_set and s.in_file("max_age") and not _off(s.file_value("max_age")):
         overrides["max_age"] = s.duration("max_age")  # 'off' only turns off prune's refusal
     for name in ("max_age", "schedule", "max_wal_age", "min_pitr_window", "max_replica_lag"):
         if s.given_now(name):
@@ -328,7 +328,7 @@ def notify(s: Settings) -> NotifySettings | None:
     no URL is set at all (no notification code is loaded then)."""
     keys = ("slack_webhook_url", "webhook_url", "ping_url")  # report.notify.settings.URL_KEYS, not loaded yet
     given = {k: s.given[k] for k in keys if s.given_now(k)}
-    if not given and not s.config.raw_section("notify", s.environment):
+    if not given and not s.raw_section("notify"):
         return None
     from pgdrill.report.notify.settings import URL_KEYS, NotifySettings, check_url
 
@@ -366,7 +366,7 @@ def preflight(s: Settings, problems: Sequence[ConfigError] = ()) -> PreflightReq
 
         found = attempt(lambda: s.section("github", GitHubSettings))
         github = found if not isinstance(found, PgdrillError) else None
-    sections = [n for n in SECTION_MODELS if s.config.raw_section(n, s.environment) is not None]
+    sections = [n for n in SECTION_MODELS if s.raw_section(n) is not None]
     return PreflightRequest(
         config_path=s.config.path, config_problems=tuple(problems), sections=sections,
         database_url=attempt(lambda: s.url("database_url")), store=attempt(lambda: store(s, required=False)),
@@ -404,28 +404,70 @@ def monitor(s: Settings) -> MonitorPlan:
 
 
 # -- report -----------------------------------------------------------------------------------------
-REPORT_FORMATS = ("md", "html", "json")
+EVIDENCE_FORMATS = ("md", "html", "json")
+STATUS_FORMATS = ("md", "json", "prometheus")
 
 
 def report(s: Settings) -> ReportRequest:
-    """``--html DIR`` (the dashboard) and/or ``--period P`` (the evidence, in ``--format``); the store's
-    retention policy and monitor thresholds come from pgdrill.yml as for prune and monitor."""
+    """``--html DIR`` (the dashboard) and/or ``--period P`` (the evidence, in ``--format``), else the
+    status table (in ``--format``), of the store or, with ``--fleet``, of every database of pgdrill.yml;
+    retention policies and monitor thresholds come from pgdrill.yml as for prune and monitor."""
     from pgdrill.evidence import parse_period
     from pgdrill.overview import ReportRequest
-    from pgdrill.retention import Policy
 
     html_dir, period = s.get("html_dir"), s.text("period")
-    if not html_dir and not period:
-        raise ConfigError("say what to report: --html DIR (the dashboard) or --period 2026-11|2026-Q4 (evidence)")
+    status = not html_dir and not period
     fmt = s.text("fmt", "md") or "md"
-    if s.given_now("fmt") and not period:
-        raise ConfigError("--format applies to the evidence report: add --period 2026-11|2026-Q4")
-    if s.given_now("output_path") and not period:
+    if s.given_now("fmt"):
+        if not period and not status:
+            raise ConfigError("--format applies to the evidence report (add --period 2026-11|2026-Q4) or to the "
+                              "status table (without --html)")
+        allowed, what = (EVIDENCE_FORMATS, "the evidence report") if period else (STATUS_FORMATS, "the status table")
+        if fmt not in allowed:
+            raise ConfigError(f"--format {fmt} is not a format of {what}", f"use one of: {', '.join(allowed)}")
+    if s.given_now("output_path") and not period and not status:
         raise ConfigError("--output applies to the evidence report: add --period (the dashboard goes to --html DIR)")
     if period:
         parse_period(period, s.where("period"))  # a bad period fails before the store is read
+    fleet = bool(s.get("fleet"))
+    members = [s] if not fleet else fleet_settings(s)
+    return ReportRequest(databases=tuple(report_target(m, named=fleet) for m in members),
+                         html_dir=Path(html_dir) if html_dir else None, period=period, fmt=fmt,
+                         output=s.get("output_path"), fleet=fleet)
+
+
+def report_target(s: Settings, *, named: bool = False) -> ReportTarget:
+    from pgdrill.overview import ReportTarget
+    from pgdrill.retention import Policy
+
     target = store(s)
     assert target is not None
-    return ReportRequest(databases=((None, target),), policy=s.section("retention", Policy), thresholds=thresholds(s),
-                         html_dir=Path(html_dir) if html_dir else None, period=period, fmt=fmt,
-                         output=s.get("output_path"))
+    return ReportTarget(s.database if named or s.database else None, target, s.section("retention", Policy),
+                        thresholds(s), s.environment)
+
+
+# -- fleets -----------------------------------------------------------------------------------------
+def fleet_settings(s: Settings) -> list[Settings]:
+    """The settings of every database of pgdrill.yml (of ``--environment`` when given), each as a
+    command run with ``--database NAME`` would read them; flags given now apply to all of them."""
+    from dataclasses import replace
+
+    from pgdrill.fleet.members import require_members
+
+    for name in ("store", "database"):
+        if s.given_now(name):
+            raise ConfigError(f"--fleet reads every database's own store from pgdrill.yml: drop {flag_name(name)}",
+                              "or report on one database with --database NAME")
+    environment = s.text("environment") if s.given_now("environment") else None
+    return [replace(s, database=m.name, environment=m.environment)
+            for m in require_members(s.config, environment=environment, env=s.env)]
+
+
+def matrix(s: Settings) -> list[Member]:
+    """``pgdrill matrix``: the databases of pgdrill.yml for ``--job`` and ``--environment``."""
+    from pgdrill.fleet.members import require_members
+
+    if s.given_now("database"):
+        raise ConfigError("matrix lists every database: drop --database", "filter with --environment or --job")
+    environment = s.text("environment") if s.given_now("environment") else None
+    return require_members(s.config, environment=environment, job=s.text("job"), env=s.env)

@@ -34,9 +34,18 @@ CHECKLIST = (
 )
 
 
-def marker(job: str, environment: str | None) -> str:
+def marker(job: str, environment: str | None, database: str | None = None) -> str:
+    """The hidden line that identifies an issue: one per (job, environment), and per database in a
+    fleet, so one database's failure never comments on another's issue."""
     env = re.sub(r"[^A-Za-z0-9._-]", "_", environment or "default")
-    return f"<!-- pgdrill:{job}:{env} -->"
+    db = ":" + re.sub(r"[^A-Za-z0-9._-]", "_", database) if database else ""
+    return f"<!-- pgdrill:{job}:{env}{db} -->"
+
+
+def subject(outcome: Outcome) -> str:
+    """What failed, in words: the environment, or the database and its environment."""
+    env = outcome.environment or "default"
+    return f"{outcome.database} ({env})" if outcome.database else env
 
 
 def _gh_len(text: str) -> int:
@@ -83,6 +92,8 @@ def _items(lines: Sequence[str], icon: str) -> str:
 
 def _facts(outcome: Outcome, run_url: str | None, extra: Sequence[tuple[str, str]] = ()) -> str:
     rows = [("Job", f"`{outcome.job}`"), ("Environment", f"`{_md(outcome.environment or 'default')}`")]
+    if outcome.database:
+        rows.insert(1, ("Database", f"`{_md(outcome.database)}`"))
     if outcome.backup_id:
         rows.append(("Backup", f"`{_md(outcome.backup_id)}`"))
     rows += [(_md(k), _md(v)) for k, v in outcome.details.items()]
@@ -109,11 +120,11 @@ def _fold_report(head: str, tail: str, report: str, summary: str) -> str:
 
 def render_issue(outcome: Outcome, settings: GitHubSettings, run_url: str | None, now: datetime) -> tuple[str, str]:
     """Title and body of a new post-mortem issue."""
-    env = outcome.environment or "default"
+    env = subject(outcome)
     title = f"pgdrill {outcome.job} failing on {env}"
     failures = list(outcome.failures) or [outcome.title]
     parts = [
-        marker(outcome.job, outcome.environment),
+        marker(outcome.job, outcome.environment, outcome.database),
         f"## ❌ pgdrill {outcome.job} failed on `{_md(env)}`",
         f"**Verdict:** failed: {_md(outcome.title)}",
         _facts(outcome, run_url, [("First failure", f"{now:%Y-%m-%d %H:%M} UTC")]),

@@ -60,7 +60,7 @@ def sync_issue(
     """Open, comment on or close the post-mortem issue of ``outcome``'s (job, environment)."""
     now = now or datetime.now(timezone.utc)
     labels = settings.labels_for(outcome.job)
-    mark = marker(outcome.job, outcome.environment)
+    mark = marker(outcome.job, outcome.environment, outcome.database)
     matches = find_issues(client, repo, labels, mark)
     existing = matches[0] if matches else None
 

@@ -34,6 +34,8 @@ def error_line(outcome: Outcome) -> str | None:
 
 def headline(outcome: Outcome, event: Event) -> str:
     env = f" ({outcome.environment})" if outcome.environment else ""
+    if outcome.database:
+        env = f" of {outcome.database}{env}"
     return f"{ICON[event]} pgdrill {outcome.job}{env} {VERB[event]}: {error_line(outcome) or outcome.title}"
 
 
@@ -49,6 +51,8 @@ def _drill_id(outcome: Outcome) -> str | None:
 def slack_message(outcome: Outcome, event: Event, run_url: str | None = None) -> dict[str, Any]:
     """A Slack incoming-webhook message: ``text`` (notifications, and clients without blocks) and blocks."""
     fields = [("Job", outcome.job), ("Verdict", outcome.verdict)]
+    if outcome.database:
+        fields.append(("Database", outcome.database))
     if outcome.environment:
         fields.append(("Environment", outcome.environment))
     if outcome.store:
@@ -82,6 +86,7 @@ def webhook_document(outcome: Outcome, event: Event, run_url: str | None = None,
         "verdict": outcome.verdict,
         "passed": outcome.passed,
         "environment": outcome.environment,
+        "database": outcome.database,
         "store": outcome.store,
         "backup_id": outcome.backup_id,
         "drill_id": _drill_id(outcome),
