@@ -27,15 +27,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = Path(__file__).resolve().parent / "workflows"
-ACTION_DIRS = ("backup", "predeploy", "drill", "monitor", "restore", "prune", "report", "check")
+#: one folder per command's action, as spec.yml describes them
+ACTION_DIRS = tuple(yaml.safe_load((ROOT / ".github" / "action" / "spec.yml").read_text(encoding="utf-8"))["commands"])
 #: what the action needs from the project: its metadata, its scripts and the package it installs
 PROJECT_FILES = ("action.yml", "pyproject.toml", "README.md", "src", ".github/action",
-                 ".github/workflows/drill.yml", ".github/workflows/predeploy.yml", *ACTION_DIRS)
+                 ".github/workflows/drill.yml", ".github/workflows/predeploy.yml", ".github/workflows/fleet.yml",
+                 *ACTION_DIRS)
 STANDINS = Path(__file__).resolve().parent / "standins"
 AWS_CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials@e3dd6a429d7300a6a4c196c26e071d42e0343502"
 CACHE_ACTION = "actions/cache@0057852bfaa89a56745cba8c7296529d2fc39830"
+UPLOAD_ARTIFACT_ACTION = "actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f"
 SELF = "OWNER/pgdrill@v1"
 
 
@@ -235,6 +240,11 @@ class Act:
         """The folder standing in for GitHub's cache service (see standins/README.md)."""
         return self.standins / "cache-store"
 
+    @property
+    def artifacts(self) -> Path:
+        """The folder standing in for the runs' artifacts: one subfolder per artifact name."""
+        return self.standins / "artifacts"
+
     def new_machine(self) -> None:
         """Forget what earlier runs left on the runner, as a fresh GitHub-hosted VM would; the
         Actions cache, which lives on GitHub's side, stays."""
@@ -247,7 +257,8 @@ class Act:
                "-P", "ubuntu-latest=-self-hosted", "--no-cache-server", "--json",
                "--local-repository", f"{SELF}={self.repo}",
                "--local-repository", f"{AWS_CREDENTIALS_ACTION}={self.standins / 'configure-aws-credentials'}",
-               "--local-repository", f"{CACHE_ACTION}={self.standins / 'actions-cache'}"]
+               "--local-repository", f"{CACHE_ACTION}={self.standins / 'actions-cache'}",
+               "--local-repository", f"{UPLOAD_ARTIFACT_ACTION}={self.standins / 'upload-artifact'}"]
         for k, v in (inputs or {}).items():
             cmd += ["--input", f"{k}={v}"]
         for k, v in (env or {}).items():
@@ -281,8 +292,10 @@ def make_standins(dest: Path) -> Path:
     shutil.copytree(STANDINS, dest)
     store = dest / "cache-store"
     store.mkdir()
+    artifacts = dest / "artifacts"
+    artifacts.mkdir()
     for action in dest.rglob("action.yml"):
-        action.write_text(action.read_text().replace("@STORE@", str(store)))
+        action.write_text(action.read_text().replace("@STORE@", str(store)).replace("@ARTIFACTS@", str(artifacts)))
     return dest
 
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pgdrill import secrets
 from pgdrill.cli.base import cli, common, progress_printer, settings_of, warn
 from pgdrill.errors import StoreError
+
+if TYPE_CHECKING:
+    from pgdrill.fleet.status import DatabaseStatus
 
 
 @cli.command()
@@ -70,6 +76,7 @@ def report(ctx: click.Context, /, **_: object) -> None:
                 say(f"status of {len(result.statuses)} database(s) written: {req.output}")
         else:
             click.echo(text, nl=False)
+        _publish_status(result.statuses, result.read_at)
         return
     if req.html_dir is not None:
         if not result.views:
@@ -93,3 +100,20 @@ def report(ctx: click.Context, /, **_: object) -> None:
                 say(f"evidence for {req.period} written: {req.output}")
         else:
             click.echo(text, nl=False)
+
+
+def _publish_status(statuses: list[DatabaseStatus], at: datetime) -> None:
+    """Inside Actions the status table is the job summary, and the step outputs say which databases
+    fail (a fleet's summary job passes them on to whatever follows)."""
+    from pgdrill.report import actions, fleet
+
+    if not actions.in_actions(os.environ):
+        return
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        actions.append_summary(os.environ["GITHUB_STEP_SUMMARY"], fleet.render_markdown(statuses, at))
+    if os.environ.get("GITHUB_OUTPUT"):
+        doc = fleet.render_json(statuses, at)
+        failing = [st.name for st in statuses if st.verdict in ("failed", "unreadable")]
+        actions.write_outputs(os.environ["GITHUB_OUTPUT"], {
+            "databases": str(len(statuses)), "failing": ",".join(failing),
+            "status-json": json.dumps(doc, separators=(",", ":"), ensure_ascii=False)})
