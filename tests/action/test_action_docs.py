@@ -31,7 +31,7 @@ def test_every_action_workflow_and_example_has_its_block() -> None:
     text = DOC.read_text()
     for folder in (".", *ACTION_DIRS):
         assert f"<!-- BEGIN GENERATED: action:{folder} -->" in text
-    for name in ("drill.yml", "predeploy.yml"):
+    for name in ("drill.yml", "predeploy.yml", "fleet.yml"):
         assert f"<!-- BEGIN GENERATED: workflow:{name} -->" in text
     for example in sorted((ROOT / "examples" / "workflows").glob("*.yml")):
         assert f"<!-- BEGIN GENERATED: example:{example.name} -->" in text

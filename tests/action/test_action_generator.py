@@ -78,7 +78,7 @@ def test_one_line_adds_a_secret_input_to_the_actions_it_belongs_to(tmp_path: Pat
     line = ('  ping-url: {for: [backup, drill, monitor], pass: env, secret: true, '
             'description: "healthchecks.io-style URL pinged at start, success and failure."}\n')
     text = SPEC.read_text()
-    anchor = "  store: {for: all"
+    anchor = "  store: {for: "
     assert anchor in text
     out = _tree(tmp_path, text.replace(anchor, line + anchor, 1))
     _generate(out)
@@ -108,7 +108,7 @@ def test_a_new_command_gets_its_own_action(tmp_path: Path) -> None:
     out = _tree(tmp_path, text)
     _generate(out)
     added = _load(out / "verify" / "action.yml")
-    assert {"store", "config", "args", "python", "venv", "cache"} <= set(added["inputs"])
+    assert {"environment", "config", "args", "python", "venv", "cache"} <= set(added["inputs"])
     assert "database-url" not in added["inputs"]
     run = next(s for s in added["runs"]["steps"] if s.get("id") == "run")
     assert run["env"]["PGDRILL_ACTION_COMMAND"] == "verify"

@@ -52,7 +52,7 @@ def test_the_rule_refuses_what_github_refuses() -> None:
 
 
 def test_there_are_reusable_workflows() -> None:
-    assert {p.name for p in REUSABLE} == {"drill.yml", "predeploy.yml"}
+    assert {p.name for p in REUSABLE} == {"drill.yml", "predeploy.yml", "fleet.yml"}
 
 
 @pytest.mark.parametrize("path", REUSABLE, ids=_rel)

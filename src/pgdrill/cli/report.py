@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 @click.option("--period", envvar="PGDRILL_PERIOD", metavar="2026-11|2026-Q4",
               help="Evidence of a month or a quarter: drills, targets, retained backups, gaps, a sign-off block.")
 @click.option("--format", "fmt", type=click.Choice(("md", "html", "json", "prometheus")), default="md",
-              show_default=True,
+              envvar="PGDRILL_FORMAT", show_default=True,
               help="Format of the evidence report (md, html, json) or of the status table (md, json, prometheus).")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the evidence report or the status table to FILE instead of stdout.")
