@@ -60,7 +60,7 @@ def test_every_workflow_snippet_is_an_excerpt_of_an_example(snippet: Any) -> Non
 
 def test_the_other_yaml_snippets_are_pgdrill_yml() -> None:
     others = [s for s in snippets() if not s.is_workflow]
-    assert others and all(s.document.name == "config.md" for s in others), [s.where for s in others]
+    assert others and all(s.document.name in ("config.md", "fleet.md") for s in others), [s.where for s in others]
 
 
 def test_the_readme_has_a_whole_workflow_that_runs_here() -> None:

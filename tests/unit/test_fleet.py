@@ -293,3 +293,16 @@ def test_report_fleet_reads_every_store_and_keeps_going_past_a_broken_one(
     assert r.code == 2 and "drop --store" in r.err
     r = pgdrill(capsys, "report", "--config", str(path), "--fleet", "--period", "2026-11", "--format", "prometheus")
     assert r.code == 2 and "not a format of the evidence report" in r.err
+
+
+def test_the_pgdrill_yml_of_docs_fleet_md_loads_and_reads_as_documented(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "fleet.md").read_text()
+    block = text.split("```yaml\n# pgdrill.yml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "pgdrill.yml"
+    path.write_text(block)
+    cfg, found = config_mod.read(str(path))
+    assert found == []
+    billing = settings(cfg, database="billing")
+    assert billing.get("store") == "s3://acme-backups/fleet/billing" and billing.get("rto_target") == "10m"
+    assert settings(cfg, database="search").get("store") == "s3://acme-staging-backups/fleet/search"
+    assert [m.name for m in members(cfg, job="drill", env={})] == ["billing", "users"]

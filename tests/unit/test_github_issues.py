@@ -54,8 +54,9 @@ def failing(env: str | None = "production", **kw: object) -> Outcome:
     return Outcome(**base)  # type: ignore[arg-type]
 
 
-def passing(env: str | None = "production") -> Outcome:
-    return Outcome(job="drill", passed=True, title="drill of b2 passed in 3m", environment=env, backup_id="b2")
+def passing(env: str | None = "production", database: str | None = None) -> Outcome:
+    return Outcome(job="drill", passed=True, title="drill of b2 passed in 3m", environment=env, backup_id="b2",
+                   database=database)
 
 
 def client(fake: FakeGitHub) -> GitHubClient:
@@ -112,6 +113,24 @@ def test_issue_body_stays_under_githubs_limit_with_a_huge_report() -> None:
 
 
 # -- lifecycle --------------------------------------------------------------------------------
+
+
+def test_each_database_of_a_fleet_has_its_own_issue(fake: FakeGitHub) -> None:
+    settings = GitHubSettings()
+    with client(fake) as c:
+        billing = sync_issue(c, REPO, failing(database="billing"), settings, None, NOW)
+        users = sync_issue(c, REPO, failing(database="users"), settings, None, NOW)
+        again = sync_issue(c, REPO, failing(database="billing"), settings, None, NOW)
+        closed = sync_issue(c, REPO, passing(database="users"), settings, None, NOW)
+    assert (billing.action, users.action, again.action, closed.action) == ("opened", "opened", "commented", "closed")
+    assert billing.number == again.number != users.number == closed.number
+    titles = {i["number"]: (i["title"], i["state"]) for i in fake.issues(REPO)}
+    assert titles == {billing.number: ("pgdrill drill failing on billing (production)", "open"),
+                      users.number: ("pgdrill drill failing on users (production)", "closed")}
+    assert marker("drill", "production", "billing") == "<!-- pgdrill:drill:production:billing -->"
+    # without a database, the marker of the single-database set-up is unchanged
+    assert marker("drill", "production") == "<!-- pgdrill:drill:production -->"
+
 
 
 def test_open_then_comment_then_close(fake: FakeGitHub) -> None:
