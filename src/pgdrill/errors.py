@@ -116,3 +116,12 @@ class PreflightFailed(PgdrillError):
     def __init__(self, message: str, hint: str | None = None, exit_code: int = 2) -> None:
         super().__init__(message, hint)
         self.exit_code = exit_code
+
+
+def invalid_document(what: str, exc: Exception) -> IntegrityError:
+    """The IntegrityError for a stored document (a manifest, a drill record) that its model refused:
+    ``what`` and the first problem's path and message (pydantic's ValidationError)."""
+    errors = getattr(exc, "errors", None)
+    first = errors()[0] if callable(errors) and errors() else {}
+    loc = ".".join(str(p) for p in first.get("loc", ())) or "document"
+    return IntegrityError(f"{what} is invalid: {loc}: {first.get('msg', exc)}")

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pgdrill import layout as _layout
-from pgdrill.errors import IntegrityError
+from pgdrill.errors import IntegrityError, invalid_document
 
 MANIFEST_VERSION = 1
 # The store's layout and backup ids live in pgdrill.layout (no pydantic there); named here as before.
@@ -177,6 +177,4 @@ def parse(data: bytes, where: str) -> Manifest:
     try:
         return Manifest.model_validate(doc)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ())) or "document"
-        raise IntegrityError(f"manifest {where} is invalid: {loc}: {first.get('msg')}") from None
+        raise invalid_document(f"manifest {where}", exc) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,7 +50,7 @@ def report(ctx: click.Context, /, **_: object) -> None:
       pgdrill report --fleet --html site/
       pgdrill report -e production --period 2026-Q4 --format html --output evidence-2026-Q4.html
     """
-    from pgdrill.overview import run_report, write_output, write_site
+    from pgdrill.overview import run_report, write_site
     from pgdrill.report import dashboard, evidence
     from pgdrill.settings import jobs
 
@@ -69,13 +70,7 @@ def report(ctx: click.Context, /, **_: object) -> None:
             text = fleet.render_prometheus(result.statuses)
         else:
             text = fleet.render_markdown(result.statuses, result.read_at)
-        text = secrets.scrub(text)
-        if req.output is not None:
-            write_output(req.output, text)
-            if say:
-                say(f"status of {len(result.statuses)} database(s) written: {req.output}")
-        else:
-            click.echo(text, nl=False)
+        _deliver(text, req.output, say, f"status of {len(result.statuses)} database(s)")
         _publish_status(result.statuses, result.read_at)
         return
     if req.html_dir is not None:
@@ -93,13 +88,20 @@ def report(ctx: click.Context, /, **_: object) -> None:
             text = evidence.render_html(result.evidence)
         else:
             text = evidence.render_markdown(result.evidence)
-        text = secrets.scrub(text)
-        if req.output is not None:
-            write_output(req.output, text)
-            if say:
-                say(f"evidence for {req.period} written: {req.output}")
-        else:
-            click.echo(text, nl=False)
+        _deliver(text, req.output, say, f"evidence for {req.period}")
+
+
+def _deliver(text: str, output: Path | None, say: Callable[[str], None] | None, what: str) -> None:
+    """A report to ``--output FILE`` (atomically, and said) or to stdout; scrubbed either way."""
+    from pgdrill.overview import write_output
+
+    text = secrets.scrub(text)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    write_output(output, text)
+    if say:
+        say(f"{what} written: {output}")
 
 
 def _publish_status(statuses: list[DatabaseStatus], at: datetime) -> None:

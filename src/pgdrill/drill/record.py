@@ -14,7 +14,7 @@ from pgdrill import __version__
 from pgdrill.catalog import drill_keys
 from pgdrill.checks import CheckResult
 from pgdrill.drill.measures import TargetRecord
-from pgdrill.errors import IntegrityError, PgdrillError, StoreMissing
+from pgdrill.errors import IntegrityError, PgdrillError, StoreMissing, invalid_document
 from pgdrill.manifest import DRILLS
 from pgdrill.store.base import Store
 
@@ -121,9 +121,7 @@ def parse_record(data: bytes, where: str) -> DrillRecord:
     try:
         return DrillRecord.model_validate_json(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ())) or "document"
-        raise IntegrityError(f"drill record {where} is invalid: {loc}: {first.get('msg')}") from None
+        raise invalid_document(f"drill record {where}", exc) from None
 
 
 @dataclass

@@ -26,17 +26,16 @@ from pgdrill.errors import ConfigError, StoreError, ToolMissing
 from pgdrill.pg.cluster import cluster_user, run_as_prefix
 from pgdrill.settings import Settings
 from pgdrill.sources.base import RestoredCopy
-from pgdrill.sources.instants import parse_at
 from pgdrill.sources.physical import (
     ArchivedWal,
     BaseBackup,
     PhysicalRecoverySource,
-    PitrSettings,
     Repository,
     ToolRun,
     conf_quote,
     newest_segment,
     pg_time,
+    physical_options,
     run_tool,
 )
 
@@ -172,15 +171,7 @@ def _time(value: Any) -> datetime:
 
 def from_settings(s: Settings, purpose: str) -> BarmanCloudSource:
     """``--barman-cloud-url`` and ``--barman-server-name``, ``--at``, the ``pitr:`` section."""
-    if purpose == "drill" and s.given_now("scratch_url"):
-        raise ConfigError("--scratch-url does not apply to a barman-cloud drill",
-                          "the copy is a private server the drill starts and removes")
-    settings = s.section("pitr", PitrSettings)
-    database = s.text("pitr_database")
-    if database:
-        settings = settings.model_copy(update={"database": database})
+    o = physical_options(s, purpose, "barman-cloud")
     return BarmanCloudSource(url=str(s.require("barman_cloud_url")), server_name=str(s.require("barman_server_name")),
-                             at=parse_at(s.text("at")), settings=settings,
-                             production_databases=tuple(s.get("production_databases") or ()),
-                             target_url=s.url("target_url") if purpose == "drill" and s.given_now("target_url")
-                             else None)
+                             at=o.at, settings=o.settings, production_databases=o.production_databases,
+                             target_url=o.target_url)

@@ -21,16 +21,15 @@ from typing import Any
 from pgdrill.errors import ConfigError, StoreError, ToolMissing
 from pgdrill.settings import Settings
 from pgdrill.sources.base import RestoredCopy
-from pgdrill.sources.instants import parse_at
 from pgdrill.sources.physical import (
     ArchivedWal,
     BaseBackup,
     PhysicalRecoverySource,
-    PitrSettings,
     Repository,
     ToolRun,
     newest_segment,
     pg_time,
+    physical_options,
     run_tool,
 )
 
@@ -149,16 +148,8 @@ def _unix(value: Any) -> datetime:
 
 def from_settings(s: Settings, purpose: str) -> PgBackRestSource:
     """``--pgbackrest-stanza`` (and ``--pgbackrest-config``), ``--at``, the ``pitr:`` section."""
-    if purpose == "drill" and s.given_now("scratch_url"):
-        raise ConfigError("--scratch-url does not apply to a pgBackRest drill",
-                          "the copy is a private server the drill starts and removes")
-    settings = s.section("pitr", PitrSettings)
-    database = s.text("pitr_database")
-    if database:
-        settings = settings.model_copy(update={"database": database})
+    o = physical_options(s, purpose, "pgBackRest")
     config = s.text("pgbackrest_config")
     return PgBackRestSource(stanza=str(s.require("pgbackrest_stanza")), config=Path(config) if config else None,
-                            at=parse_at(s.text("at")), settings=settings,
-                            production_databases=tuple(s.get("production_databases") or ()),
-                            target_url=s.url("target_url") if purpose == "drill" and s.given_now("target_url")
-                            else None)
+                            at=o.at, settings=o.settings, production_databases=o.production_databases,
+                            target_url=o.target_url)

@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -58,6 +58,9 @@ from pgdrill.sources.base import Origin, PitrWindow, RestoredCopy, RpoMeasure
 from pgdrill.sources.instants import CLOCK_SKEW
 from pgdrill.sources.markers import process_alive
 from pgdrill.sources.private import DataDirectorySource
+
+if TYPE_CHECKING:
+    from pgdrill.settings import Settings
 from pgdrill.streams import Progress
 
 DEFAULT_RECOVERY_TIMEOUT = 6 * 3600.0
@@ -77,6 +80,32 @@ class PitrSettings(BaseModel):
     database: str | None = Field(default=None, description="database the checks run on")
     server_settings: dict[str, str] = Field(default_factory=dict,
                                             description="extra settings for the copy, e.g. shared_buffers")
+
+
+@dataclass(frozen=True)
+class PhysicalOptions:
+    """What every physical source reads from the settings besides its own repository's address."""
+
+    at: datetime | None  # the instant to recover to (None: the end of the WAL)
+    settings: PitrSettings
+    production_databases: tuple[str, ...]
+    target_url: DatabaseUrl | None
+
+
+def physical_options(s: Settings, purpose: str, tool: str) -> PhysicalOptions:
+    """``--at``, the ``pitr:`` section (with ``--pitr-database``), the production names and, for a
+    drill, ``--target-url``; a drill's ``--scratch-url`` is refused (the copy is a private server)."""
+    from pgdrill.sources.instants import parse_at
+
+    if purpose == "drill" and s.given_now("scratch_url"):
+        raise ConfigError(f"--scratch-url does not apply to a {tool} drill",
+                          "the copy is a private server the drill starts and removes")
+    settings = s.section("pitr", PitrSettings)
+    database = s.text("pitr_database")
+    if database:
+        settings = settings.model_copy(update={"database": database})
+    return PhysicalOptions(parse_at(s.text("at")), settings, tuple(s.get("production_databases") or ()),
+                           s.url("target_url") if purpose == "drill" and s.given_now("target_url") else None)
 
 
 def pg_time(t: datetime) -> str:
