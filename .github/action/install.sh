@@ -40,6 +40,9 @@ fi
 # setuptools (which Python < 3.12 puts in every venv) is not needed to run pgdrill: a fifth fewer
 # files to save to and restore from the Actions cache. pip stays: pgdrill uses it to fetch PostgreSQL.
 "$venv/bin/python" -m pip uninstall --quiet --yes setuptools >/dev/null 2>&1 || true
+# Fewer files again for the Actions cache: botocore's descriptions of services pgdrill never calls,
+# and pip as one zip (slim.py says what, and why).
+"$venv/bin/python" "$here/slim.py"
 version="$("$venv/bin/pgdrill" --version)"
 echo "$version"
 printf '%s\n' "${version##* }" > "$marker"

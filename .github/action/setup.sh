@@ -57,10 +57,12 @@ if [ -n "${PGDRILL_ACTION_VENV:-}" ]; then
 fi
 
 # The venv's name changes with the package's sources (so an edited checkout never runs a stale
-# install) and with the interpreter (a venv only works with the Python that made it).
+# install), with the recipe that builds it (install.sh, and slim.py's list of what a venv keeps:
+# a restored venv is one built by that list) and with the interpreter (a venv only works with the
+# Python that made it).
 # (pip's build leaves src/*.egg-info behind in the checkout: not a source, or every later step of
 # the job would see new "sources" and install again.)
-sources="$(cd "$root" && find pyproject.toml src \( -name '*.egg-info' -o -name __pycache__ -o -name build \) -prune \
+sources="$(cd "$root" && find pyproject.toml src .github/action/install.sh .github/action/slim.py \( -name '*.egg-info' -o -name __pycache__ -o -name build \) -prune \
     -o -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
 interpreter="$(printf '%s\n' "$pyexe" "$pyver" | sha256sum | cut -c1-8)"
 base=""
