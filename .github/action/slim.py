@@ -110,9 +110,9 @@ def main() -> int:
         reason = lines[-1] if lines else f"exit {check.returncode}"
         print(f"::warning title=pgdrill::the installed pgdrill was kept whole (slimming it broke: {reason})")
         return 0
-    files = sum(len(names) for _, _, names in os.walk(aside))
+    removed = sum(len(names) for _, _, names in os.walk(aside))
     shutil.rmtree(aside)
-    print(f"pgdrill: {files} files it does not use left out of the venv (botocore's other services, pip's as one zip)")
+    print(f"pgdrill: {removed} unused files left out of the venv (botocore's other services; pip as one zip)")
     return 0
 
 

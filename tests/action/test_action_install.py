@@ -128,7 +128,7 @@ def test_the_slimmed_venv_backs_up_to_s3_and_runs_pip_when_built_and_when_restor
         r = _run(act, small_db, store, env=s3_server.env())
         install = r.log("first", "install")
         if way == "built":
-            assert "files it does not use left out of the venv" in install, install
+            assert "unused files left out of the venv" in install, install
         else:
             assert "restored from the Actions cache" in install, install
 
