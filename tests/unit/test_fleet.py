@@ -319,3 +319,12 @@ def test_check_says_which_variable_a_database_is_missing(capsys: pytest.CaptureF
     line = next(x for x in r.out.splitlines() if x.startswith("FAIL  database"))
     assert "BILLING_DATABASE_URL is not set" in line and "databases.billing.database_url_env" in line
     assert str(tmp_path / "stores" / "billing") in r.out  # the store check looks at billing's own store
+
+
+def test_monitor_of_one_database_labels_its_samples_like_the_fleet_summary(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, fleet_stores: dict[str, LocalStore]) -> None:
+    path = tmp_path / "pgdrill.yml"
+    path.write_text(yaml.safe_dump({"store_prefix": str(tmp_path), "databases": {"billing": {}}}))
+    r = pgdrill(capsys, "monitor", "--config", str(path), "--database", "billing", "--format", "prometheus")
+    samples = [line for line in r.out.splitlines() if line and not line.startswith("#")]
+    assert samples and all('{database="billing",store="' in line for line in samples), samples
