@@ -70,9 +70,12 @@ def workflow_block(name: str) -> str:
     call = (doc.get("on") or doc.get(True))["workflow_call"]  # YAML 1.1 reads the key `on` as True
     lines = [*_inputs_table(call.get("inputs") or {}, with_type=True), ""]
     secrets = call.get("secrets") or {}
-    lines += ["| secret | required | description |", "|---|---|---|"]
-    lines += [f"| `{n}` | {'yes' if s.get('required') else 'no'} | {_cell(s.get('description', ''))} |"
-              for n, s in secrets.items()]
+    if secrets:
+        lines += ["| secret | required | description |", "|---|---|---|"]
+        lines += [f"| `{n}` | {'yes' if s.get('required') else 'no'} | {_cell(s.get('description', ''))} |"
+                  for n, s in secrets.items()]
+    else:  # it reads the caller's secrets by name
+        lines += ["No declared secrets: call it with `secrets: inherit`."]
     lines += ["", *_outputs_table(call.get("outputs") or {})]
     return "\n".join(lines) + "\n"
 

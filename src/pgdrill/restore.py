@@ -51,6 +51,19 @@ from pgdrill.streams import CHUNK, DataProgress, HashingReader, Progress, Stderr
 _ERROR_LINE = re.compile(r"^(?:pg_restore: (?:error|ERROR):|psql:[^:]*:\d+: (?:ERROR|FATAL):)", re.IGNORECASE)
 
 
+def count_errors(rc: int, lines: list[str], tool: str) -> tuple[list[str], int]:
+    """The error lines of a pg_restore or psql run and how many there were: pg_restore's own
+    "errors ignored on restore: N" when it says so, else the lines that are errors; a failed run
+    that printed none still counts one (its last line, or its exit status)."""
+    errors = [ln for ln in lines if _ERROR_LINE.match(ln)]
+    ignored = re.search(r"errors ignored on restore: (\d+)", "\n".join(lines))
+    count = int(ignored.group(1)) if ignored else len(errors)
+    if rc != 0 and count == 0:
+        count = 1
+        errors = errors or [ln for ln in lines if ln.strip()][-1:] or [f"{tool} exited {rc}"]
+    return errors, count
+
+
 @dataclass(frozen=True)
 class RestoreRequest:
     store: Store
@@ -577,12 +590,7 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None,
     finally:
         if list_file:
             os.unlink(list_file)
-    errors = [ln for ln in lines if _ERROR_LINE.match(ln)]
-    ignored = re.search(r"errors ignored on restore: (\d+)", "\n".join(lines))
-    count = int(ignored.group(1)) if ignored else len(errors)
-    if rc != 0 and count == 0:
-        count = 1
-        errors = errors or [ln for ln in lines if ln.strip()][-1:] or [f"pg_restore exited {rc}"]
+    errors, count = count_errors(rc, lines, "pg_restore")
     if not req.tables:
         check_stored(m, stored)
     if follow is not None and progress:

@@ -138,14 +138,22 @@ def test_the_console_check_sees_a_page_that_loads_from_outside(page: Page, tmp_p
 
 
 def test_a_fleet_index_links_every_database(page: Page, tmp_path: Path) -> None:
-    stores = {name: LocalStore(tmp_path / name) for name in ("shop", "billing")}
+    """`pgdrill report --fleet --html` over pgdrill.yml's databases: a page per readable store, and the
+    one that cannot be read listed with its reason."""
+    stores = {name: LocalStore(tmp_path / "stores" / name) for name in ("shop", "billing")}
     write_shop(stores["shop"], days=30)
     write_shop(stores["billing"], days=12, database="billing")
-    views = [(name, read_view(s, POLICY, THRESHOLDS, NOW)) for name, s in stores.items()]
-    write_site(tmp_path / "site", render_site(views))
+    config = tmp_path / "pgdrill.yml"
+    config.write_text(f"store_prefix: {tmp_path / 'stores'}\ndatabases:\n  shop: {{}}\n  billing: {{}}\n  lost: {{}}\n")
+    r = pgdrill_process("--config", str(config), "report", "--fleet", "--html", str(tmp_path / "site"))
+    assert r.code == 0, r.err
+    assert "lost: store unreadable" in r.err
     page.open(tmp_path / "site" / "index.html")
     links = page.evaluate("[...document.querySelectorAll('#fleet-table a')].map(a => [a.innerText, a.href])")
     assert [name for name, _ in links] == ["shop", "billing"]
+    lost = page.evaluate("document.querySelector('#fleet-table tr[data-database=\"lost\"]').innerText")
+    assert "unreadable" in lost and "does not exist" in lost
+    assert page.evaluate("document.querySelector('h1').innerText") == "Backups of 3 databases"
     assert page.console_errors() == []
     for name, href in links:
         page.open(Path(href.removeprefix("file://")))

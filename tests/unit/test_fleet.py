@@ -306,3 +306,25 @@ def test_the_pgdrill_yml_of_docs_fleet_md_loads_and_reads_as_documented(tmp_path
     assert billing.get("store") == "s3://acme-backups/fleet/billing" and billing.get("rto_target") == "10m"
     assert settings(cfg, database="search").get("store") == "s3://acme-staging-backups/fleet/search"
     assert [m.name for m in members(cfg, job="drill", env={})] == ["billing", "users"]
+
+
+def test_check_says_which_variable_a_database_is_missing(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BILLING_DATABASE_URL", raising=False)
+    path = tmp_path / "pgdrill.yml"
+    path.write_text(yaml.safe_dump({"store_prefix": str(tmp_path / "stores"),
+                                    "databases": {"billing": {"database_url_env": "BILLING_DATABASE_URL"}}}))
+    r = pgdrill(capsys, "check", "--config", str(path), "--database", "billing")
+    assert r.code == 2
+    line = next(x for x in r.out.splitlines() if x.startswith("FAIL  database"))
+    assert "BILLING_DATABASE_URL is not set" in line and "databases.billing.database_url_env" in line
+    assert str(tmp_path / "stores" / "billing") in r.out  # the store check looks at billing's own store
+
+
+def test_monitor_of_one_database_labels_its_samples_like_the_fleet_summary(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, fleet_stores: dict[str, LocalStore]) -> None:
+    path = tmp_path / "pgdrill.yml"
+    path.write_text(yaml.safe_dump({"store_prefix": str(tmp_path), "databases": {"billing": {}}}))
+    r = pgdrill(capsys, "monitor", "--config", str(path), "--database", "billing", "--format", "prometheus")
+    samples = [line for line in r.out.splitlines() if line and not line.startswith("#")]
+    assert samples and all('{database="billing",store="' in line for line in samples), samples

@@ -42,6 +42,7 @@ from pgdrill.errors import IntegrityError, PgdrillError
 from pgdrill.pg import binaries, compat, parallel
 from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.report.format import human_size
+from pgdrill.restore import count_errors
 from pgdrill.store.base import Readable
 from pgdrill.streams import CHUNK, HashingReader, Progress, StderrCollector
 
@@ -281,15 +282,6 @@ class LoadOutcome:
         return self.error_count == 0 and self.integrity_error is None
 
 
-def _count_errors(rc: int, lines: list[str], tool: str) -> tuple[list[str], int]:
-    errors = [ln for ln in lines if _ERROR_LINE.match(ln)]
-    ignored = re.search(r"errors ignored on restore: (\d+)", "\n".join(lines))
-    count = int(ignored.group(1)) if ignored else len(errors)
-    if rc != 0 and count == 0:
-        count = 1
-        errors = errors or [ln for ln in lines if ln.strip()][-1:] or [f"{tool} exited {rc}"]
-    return errors, count
-
 
 def _pg_restore_args(url: DatabaseUrl, client: binaries.Client, opts: LoadOptions) -> list[str]:
     cmd = [client.tool("pg_restore"), "--no-password", f"--dbname={url.conninfo_without_password()}"]
@@ -373,7 +365,7 @@ def _load_pg_restore(aset: ArchiveSet, archive: Archive, s: Sniffed, url: Databa
                 done = subprocess.run([*cmd, *jobs, str(f.path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE, env=env, check=False)
                 rc, lines = done.returncode, done.stderr.decode("utf-8", "replace").splitlines()
-        out.errors, out.error_count = _count_errors(rc, lines, "pg_restore")
+        out.errors, out.error_count = count_errors(rc, lines, "pg_restore")
         return
     out.toc = read_toc(aset, archive, s, client)
     _say(progress, f"restoring {archive.url} ({s.describe()}, {human_size(archive.size)}) into {url.redacted} with "
@@ -410,7 +402,7 @@ def _load_pg_restore(aset: ArchiveSet, archive: Archive, s: Sniffed, url: Databa
         out.size, out.sha256 = stored.count, stored.hexdigest
     if failure is not None:
         raise failure
-    out.errors, out.error_count = _count_errors(rc, lines, "pg_restore")
+    out.errors, out.error_count = count_errors(rc, lines, "pg_restore")
 
 
 def _psql(client: binaries.Client, url: DatabaseUrl, single: bool, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -466,7 +458,7 @@ def _load_plain(aset: ArchiveSet, archive: Archive, s: Sniffed, url: DatabaseUrl
                              f"{next(ln for ln in lines if _NO_TRANSACTION in ln).split('ERROR:', 1)[-1].strip()}): "
                              "restored statement by statement")
             continue
-        out.errors, out.error_count = _count_errors(rc, lines, "psql")
+        out.errors, out.error_count = count_errors(rc, lines, "psql")
         if script.facts.dropped:
             _say(progress, f"{script.facts.dropped} ownership, privilege or database-level statement(s) left out, "
                            "as pg_restore --no-owner --no-privileges does")

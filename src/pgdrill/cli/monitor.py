@@ -89,7 +89,7 @@ def monitor(ctx: click.Context, /, fmt: str, as_json: bool, output_path: Path | 
 
         text = json.dumps(render_json(health), indent=2, ensure_ascii=False)
     elif fmt == "prometheus":
-        text = render_prometheus(health).rstrip("\n")
+        text = render_prometheus(health, s.database).rstrip("\n")
     elif fmt == "markdown":
         text = render_markdown(health).rstrip("\n")
     else:

@@ -10,15 +10,12 @@ counts are not known without reading the dumps: the drill compares them (the row
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 from pgdrill.archives.listing import Archive, ArchiveSet
-from pgdrill.catalog import drill_keys
-from pgdrill.errors import PgdrillError
 from pgdrill.manifest import Manifest
 from pgdrill.monitor.evaluate import Health, evaluate
-from pgdrill.monitor.observe import DrillSummary, Observed
+from pgdrill.monitor.observe import Observed, read_drills
 from pgdrill.monitor.thresholds import Thresholds
 from pgdrill.store.base import Store
 
@@ -38,19 +35,8 @@ def observe_archives(aset: ArchiveSet, records: Store | None = None) -> Observed
     obs = Observed(aset.text, [as_backup(a) for a in aset.archives], contents_known=False)
     if records is None:
         return obs
-    for key in drill_keys(records):
-        try:
-            doc = json.loads(records.get_bytes(key))
-            if not isinstance(doc, dict):
-                raise TypeError("not a JSON object")
-            if doc.get("source_kind") != KIND or doc.get("source_host") != aset.text:
-                continue  # another set's drill, or a drill of the store's own backups
-            obs.drills.append(DrillSummary.from_doc(doc))
-        except PgdrillError as exc:
-            obs.problems.append(f"drill record {key}: unreadable: {exc.message}")
-        except (ValueError, KeyError, TypeError, RecursionError) as exc:
-            obs.problems.append(f"drill record {key}: {type(exc).__name__}: {exc}")
-    obs.drills.sort(key=lambda d: (d.finished_at, d.id))
+    # only this set's drills: not another set's, nor drills of the store's own backups
+    read_drills(records, obs, lambda doc: doc.get("source_kind") == KIND and doc.get("source_host") == aset.text)
     return obs
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -90,17 +90,24 @@ def observe(store: Store) -> Observed:
     cat = catalog_mod.load(store)
     obs = Observed(store.url, list(cat.backups), catalog_mod.failed_attempts(store))
     obs.problems += [f"backup {p.backup_id}: {p.reason}" for p in cat.problems]
+    read_drills(store, obs)
+    return obs
+
+
+def read_drills(store: Store, obs: Observed, keep: Callable[[dict[str, Any]], bool] = lambda doc: True) -> None:
+    """Add the store's drill records that ``keep`` accepts to ``obs`` (oldest first); a record that
+    cannot be read is a problem of the observation, never a silent gap."""
     for key in catalog_mod.drill_keys(store):
         try:
             doc = json.loads(store.get_bytes(key))
             if not isinstance(doc, dict):
                 raise TypeError("not a JSON object")
-            obs.drills.append(DrillSummary.from_doc(doc))
+            if keep(doc):
+                obs.drills.append(DrillSummary.from_doc(doc))
         except PgdrillError as exc:
             obs.problems.append(f"drill record {key}: unreadable: {exc.message}")
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             obs.problems.append(f"drill record {key}: {type(exc).__name__}: {exc}")
     obs.drills.sort(key=lambda d: (d.finished_at, d.id))
-    return obs
 
 

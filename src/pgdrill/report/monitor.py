@@ -105,9 +105,13 @@ def _num(value: float) -> str:
 Family = tuple[str, str, list[tuple[str, float]]]
 
 
-def render_prometheus(h: Health) -> str:
-    """Text exposition format 0.0.4; every sample carries the store as a label."""
-    return exposition([(f'store="{_label(h.store)}"', families(h))])
+def render_prometheus(h: Health, database: str | None = None) -> str:
+    """Text exposition format 0.0.4; every sample carries the store as a label (and the database's
+    name, for an entry of a fleet: the same series the fleet's summary writes)."""
+    shared = f'store="{_label(h.store)}"'
+    if database:
+        shared = f'database="{_label(database)}",{shared}'
+    return exposition([(shared, families(h))])
 
 
 def families(h: Health) -> list[Family]:

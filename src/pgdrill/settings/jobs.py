@@ -369,10 +369,17 @@ def preflight(s: Settings, problems: Sequence[ConfigError] = ()) -> PreflightReq
     sections = [n for n in SECTION_MODELS if s.raw_section(n) is not None]
     return PreflightRequest(
         config_path=s.config.path, config_problems=tuple(problems), sections=sections,
-        database_url=attempt(lambda: s.url("database_url")), store=attempt(lambda: store(s, required=False)),
-        scratch_url=attempt(lambda: s.url("scratch_url")), recipients=attempt(lambda: recipients(s)),
+        database_url=attempt(lambda: _url_named(s, "database_url")), store=attempt(lambda: store(s, required=False)),
+        scratch_url=attempt(lambda: _url_named(s, "scratch_url")), recipients=attempt(lambda: recipients(s)),
         identities=attempt(lambda: identities(s)), github=github, env=s.env,
     )
+
+
+def _url_named(s: Settings, name: str) -> DatabaseUrl | None:
+    """A URL that may be absent — unless pgdrill.yml names the variable holding it (a database
+    entry's ``database_url_env``) and that variable is not set: then it is missing, and said so."""
+    found = s.from_file(name)
+    return s.url(name, required=found is not None and found.variable is not None)
 
 
 @dataclass(frozen=True)
