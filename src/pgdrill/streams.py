@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -146,23 +147,28 @@ class DataProgress:
         self.progress = progress
         self.verb = verb
         self.info = verbose_info(tool)
+        self.tool_prefix = f"{tool}: "
         self.total_bytes = total_bytes
         self.sizes = tables or {}  # schema.table → its size in the database (backup)
         self.table_count = table_count if table_count is not None else (len(self.sizes) or None)
         self.done: list[str] = []
         self._lock = threading.Lock()
 
-    _TABLE = ("processing data for table ", "dumping contents of table ")
+    #: the verbose lines that name a table whose data starts; searched anywhere in a line because
+    #: the workers of a parallel pg_restore share one stderr and their lines can run into each other
+    _TABLE = re.compile(r'(?:processing data for table|dumping contents of table) "([^"]+)"')
 
     def on_line(self, line: str) -> bool:
+        """Follow one stderr line; True when it was information (taken), False for anything else
+        (errors, warnings, their details: kept for the error report)."""
         message = self.info(line)
-        if message is None:
-            return False
-        for start in self._TABLE:
-            if message.startswith(start):
+        # an information line, or the tail of one that another worker's line broke into
+        if message is not None or not line.startswith(self.tool_prefix):
+            found = self._TABLE.findall(line)
+            if found:
                 with self._lock:
-                    self.done.append(message[len(start):].strip().strip('"'))
-        return True
+                    self.done.extend(t for t in found if t not in self.done)
+        return message is not None
 
     def describe(self, count: int, rate: float) -> str:
         with self._lock:

@@ -24,6 +24,19 @@ def test_restore_progress_counts_the_tables_of_the_toc() -> None:
     assert p.describe(MiB, MiB) == "restoring: 1.0 MiB of 4.0 MiB (25%), table 2 of 3 (public.b), 1.0 MiB/s"
 
 
+def test_lines_of_parallel_workers_that_run_into_each_other_still_count() -> None:
+    """pg_restore --jobs: the workers share one stderr, and a line can arrive inside another."""
+    p = DataProgress(lambda _: None, "restoring", "pg_restore", total_bytes=MiB, table_count=3)
+    assert p.on_line('pg_restore: processing data for table "public.a"pg_restore: processing data for table '
+                     '"public.b"')
+    p.on_line('processing data for table "public.c"')  # the tail of a line another worker broke
+    p.on_line('pg_restore: processing data for table "public.a"')  # said twice: counted once
+    assert p.done == ["public.a", "public.b", "public.c"]
+    # an error that names a table is the error report's, not progress
+    assert not p.on_line('pg_restore: error: COPY failed for table "d": processing data for table "public.d"')
+    assert "public.d" not in p.done
+
+
 def test_backup_progress_is_a_percentage_of_the_table_data() -> None:
     p = DataProgress(lambda _: None, "dumping", "pg_dump",
                      tables={"public.a": 100 * MiB, "public.b": 300 * MiB, "public.c": 600 * MiB})
