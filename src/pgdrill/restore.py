@@ -290,35 +290,115 @@ def _pg_restore_output(store: Store, m: Manifest, identities: Sequence[Secret], 
     return out.decode("utf-8", "replace")
 
 
+#: TOC entry kinds that belong to a table, for ``restore --table`` (data only: its rows alone).
+#: Longest first: a kind may start with another ("TABLE DATA" and "TABLE", "SEQUENCE SET" and
+#: "SEQUENCE"), and the first that fits a line must be the whole kind.
+_TABLE_KINDS = sorted(("TABLE", "TABLE DATA", "SEQUENCE SET", "DEFAULT", "CONSTRAINT", "INDEX", "TRIGGER",
+                       "SEQUENCE", "SEQUENCE OWNED BY", "FK CONSTRAINT", "ACL", "COMMENT", "POLICY",
+                       "ROW SECURITY", "RULE"), key=len, reverse=True)
+#: kinds whose line names the object's type before its name ("ACL public TABLE orders owner")
+_ABOUT_ANOTHER = ("ACL", "COMMENT")
+
+
+def toc_entry(line: str) -> tuple[str, str, str] | None:
+    """(kind, schema, table) of one ``pg_restore --list`` line about a table, or None.
+
+    A line is ``<id>; <oid> <oid> <KIND> <schema> <name> <owner>``; an ACL or a comment names what
+    it is about (``ACL public TABLE orders owner``, ``ACL public COLUMN orders.total owner``)."""
+    if not line or line.startswith(";") or "; " not in line:
+        return None
+    parts = line.split("; ", 1)[1].split(" ", 2)
+    if len(parts) < 3:
+        return None
+    rest = parts[2]
+    kind = next((k for k in _TABLE_KINDS if rest.startswith(k + " ")), None)
+    if kind is None:
+        return None
+    words = rest[len(kind) + 1:].split()
+    if kind in _ABOUT_ANOTHER:
+        if len(words) < 3 or words[1] not in ("TABLE", "COLUMN"):
+            return None
+        return kind, words[0], words[2].split(".", 1)[0] if words[1] == "COLUMN" else words[2]
+    return (kind, words[0], words[1]) if len(words) >= 2 else None
+
+
 def _toc_for_tables(store: Store, m: Manifest, req: RestoreRequest, client: binaries.Client) -> tuple[str, set[str]]:
-    """Write a pg_restore --use-list file selecting the wanted tables (schema-qualified, unlike -t);
-    also return the owners its entries name."""
+    """Write a pg_restore --use-list file selecting the wanted tables (schema-qualified, unlike -t):
+    their definition, rows, defaults, constraints, indexes, triggers, policies, grants and comments
+    (``--data-only``: the rows alone); also return the owners its entries name."""
     wanted = {_split_table(t) for t in req.tables}
-    out = _pg_restore_output(store, m, req.identities, client, ["--list"])
-    kinds = {"TABLE DATA"} if req.data_only else {"TABLE", "TABLE DATA", "SEQUENCE SET", "DEFAULT",
-                                                    "CONSTRAINT", "INDEX", "TRIGGER", "SEQUENCE",
-                                                    "SEQUENCE OWNED BY", "FK CONSTRAINT"}
+    lines = _pg_restore_output(store, m, req.identities, client, ["--list"]).splitlines()
     selected: list[str] = []
     found: set[tuple[str, str]] = set()
-    for line in out.splitlines():
-        if not line or line.startswith(";"):
+    for line in lines:
+        entry = toc_entry(line)
+        if entry is None:
             continue
-        # "<id>; <oid> <oid> <KIND> <schema> <name> <owner>"
-        for kind in kinds:
-            marker = f" {kind} "
-            if marker in line:
-                rest = line.split(marker, 1)[1].split()
-                if len(rest) >= 2 and (rest[0], rest[1]) in wanted:
-                    selected.append(line)
-                    found.add((rest[0], rest[1]))
-                break
+        kind, schema, table = entry
+        if req.data_only and kind != "TABLE DATA":
+            continue
+        if (schema, table) in wanted:
+            selected.append(line)
+            found.add((schema, table))
     missing = sorted(f"{s}.{t}" for s, t in wanted - found)
     if missing:
         raise ConfigError(f"backup {m.id} has no table {', '.join(missing)}", "see the tables in `pgdrill list --json`")
+    if not req.data_only:
+        # The TOC names a table's sequences (serial and identity columns) and indexes by their own
+        # names, so they are found from the SQL of the defaults, identities and indexes.
+        sequences, indexes = _named_apart(store, m, req, client, lines, wanted)
+        chosen = set(selected)
+        # in the archive's order: dependencies first
+        selected = [ln for ln in lines if ln in chosen or (
+            (e := toc_entry(ln)) is not None and (
+                (e[0] in ("SEQUENCE", "SEQUENCE OWNED BY", "SEQUENCE SET") and (e[1], e[2]) in sequences)
+                or (e[0] == "INDEX" and (e[1], e[2]) in indexes)))]
+    return _list_file(selected), {ln.split()[-1] for ln in selected if not req.data_only}
+
+
+def _list_file(lines: Sequence[str]) -> str:
     fd, path = tempfile.mkstemp(prefix="pgdrill-toc-", suffix=".list")
     with os.fdopen(fd, "w") as f:
-        f.write("\n".join(selected) + "\n")
-    return path, {ln.split()[-1] for ln in selected if not req.data_only}
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+_NEXTVAL = re.compile(r"nextval\('((?:[^']|'')+)'::regclass\)")
+_INDEX = re.compile(r"^CREATE (?:UNIQUE )?INDEX (?P<index>\S+) ON (?:ONLY )?(?P<table>\S+)", re.MULTILINE)
+_IDENTITY = re.compile(r"ALTER TABLE (?:ONLY )?(?P<table>\S+) ALTER COLUMN \S+ ADD GENERATED .*?SEQUENCE NAME "
+                       r"(?P<seq>\S+)", re.DOTALL)
+
+
+def _qualified(text: str) -> tuple[str, str]:
+    """``schema.name`` as pg_dump writes it (either part may be double-quoted) → (schema, name)."""
+    parts = re.findall(r'"((?:[^"]|"")*)"|([^."]+)', text)
+    names = [q.replace('""', '"') if q else u for q, u in parts]
+    return (names[0], names[1]) if len(names) >= 2 else ("public", names[0] if names else text)
+
+
+def _named_apart(store: Store, m: Manifest, req: RestoreRequest, client: binaries.Client, lines: Sequence[str],
+                 wanted: set[tuple[str, str]]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(sequences, indexes) of the wanted tables, whose TOC entries carry their own names: the
+    sequences of ``nextval('…')`` in the tables' DEFAULT entries and of ``ADD GENERATED … SEQUENCE
+    NAME …`` (identity columns, in SEQUENCE entries), and the indexes ``CREATE INDEX … ON`` them."""
+    about = [ln for ln in lines if (e := toc_entry(ln)) is not None
+             and ((e[0] == "DEFAULT" and (e[1], e[2]) in wanted) or e[0] in ("SEQUENCE", "INDEX"))]
+    if not about:
+        return set(), set()
+    path = _list_file(about)
+    try:
+        script = _pg_restore_output(store, m, req.identities, client, [f"--use-list={path}", "--file=-"])
+    finally:
+        os.unlink(path)
+    sequences = {_qualified(name.replace("''", "'")) for name in _NEXTVAL.findall(script)}
+    sequences |= {_qualified(x["seq"].rstrip(";")) for x in _IDENTITY.finditer(script)
+                  if _qualified(x["table"]) in wanted}
+    indexes = set()
+    for x in _INDEX.finditer(script):
+        schema, table = _qualified(x["table"])
+        if (schema, table) in wanted:
+            indexes.add((schema, _qualified(f'"{schema}".' + x["index"])[1]))
+    return sequences, indexes
 
 
 def toc_owners(store: Store, m: Manifest, identities: Sequence[Secret], client: binaries.Client) -> set[str]:
