@@ -100,10 +100,6 @@ class FlagDefaults(BaseModel):
         return str(value)
 
 
-#: what a database entry may say besides flag defaults and sections
-JOBS = ("backup", "drill", "monitor")
-
-
 class DatabaseEntry(FlagDefaults):
     """One entry of ``databases:`` (its sections are validated by their jobs' models)."""
 

@@ -212,13 +212,11 @@ def write_output(path: Path, text: str) -> None:
 
 def views(entries: Sequence[tuple[str | None, Store]], policy: Policy, thresholds: Thresholds,
           now: datetime | None = None) -> list[tuple[str, StoreView]]:
-    """(name, store) pairs → (name, view) pairs, all read at the same instant."""
+    """(name, store) pairs → (name, view) pairs, all read at the same instant with one policy and
+    one set of thresholds; a store that cannot be read stops it."""
     at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    out = []
-    for name, store in entries:
-        view = read_view(store, policy, thresholds, at)
-        out.append((database_name(view, name), view))
-    return out
+    found = statuses([ReportTarget(name, store, policy, thresholds) for name, store in entries], at, tolerate=False)
+    return [(st.name, st.view) for st in found if st.view is not None]
 
 
 def statuses(targets: Sequence[ReportTarget], now: datetime, *, tolerate: bool,

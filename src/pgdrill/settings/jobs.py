@@ -438,18 +438,18 @@ def report(s: Settings) -> ReportRequest:
         parse_period(period, s.where("period"))  # a bad period fails before the store is read
     fleet = bool(s.get("fleet"))
     members = [s] if not fleet else fleet_settings(s)
-    return ReportRequest(databases=tuple(report_target(m, named=fleet) for m in members),
+    return ReportRequest(databases=tuple(report_target(m) for m in members),
                          html_dir=Path(html_dir) if html_dir else None, period=period, fmt=fmt,
                          output=s.get("output_path"), fleet=fleet)
 
 
-def report_target(s: Settings, *, named: bool = False) -> ReportTarget:
+def report_target(s: Settings) -> ReportTarget:
     from pgdrill.overview import ReportTarget
     from pgdrill.retention import Policy
 
     target = store(s)
     assert target is not None
-    return ReportTarget(s.database if named or s.database else None, target, s.section("retention", Policy),
+    return ReportTarget(s.database, target, s.section("retention", Policy),
                         thresholds(s), s.environment)
 
 
