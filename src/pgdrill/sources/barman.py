@@ -12,7 +12,6 @@ new timeline into the production bucket. The bucket is only listed and read.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -91,13 +90,8 @@ class BarmanCloudSource(PhysicalRecoverySource):
     def _inspect(self) -> Repository:
         out = run_tool([find_tool("barman-cloud-backup-list"), *self._common(), "--format", "json", self.url,
                         self.server_name], as_cluster_user=False)
-        if out.returncode != 0:
-            raise StoreError(f"barman-cloud-backup-list of {self.url} failed: {out.error_line()}",
-                             "check the URL, the credentials (AWS_* or OIDC) and AWS_ENDPOINT_URL")
-        try:
-            doc = json.loads(out.stdout)
-        except ValueError:
-            raise StoreError("barman-cloud-backup-list did not print JSON") from None
+        doc = out.json(f"barman-cloud-backup-list of {self.url} failed", "barman-cloud-backup-list did not print JSON",
+                       "check the URL, the credentials (AWS_* or OIDC) and AWS_ENDPOINT_URL")
         backups = []
         for b in doc.get("backups_list") or []:
             if b.get("status") != "DONE":

@@ -11,7 +11,6 @@ copy starts with archiving off. Tablespaces are mapped into the copy's own folde
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -73,13 +72,9 @@ class PgBackRestSource(PhysicalRecoverySource):
 
     def _info(self) -> dict[str, Any]:
         out = self._run("info", "--output=json")
-        if out.returncode != 0:
-            raise StoreError(f"pgbackrest info for stanza {self.stanza} failed: {out.error_line()}",
-                             "check the repository settings and that this runner can read the repository")
-        try:
-            docs = json.loads(out.stdout)
-        except ValueError:
-            raise StoreError(f"pgbackrest info for stanza {self.stanza} did not print JSON") from None
+        docs = out.json(f"pgbackrest info for stanza {self.stanza} failed",
+                        f"pgbackrest info for stanza {self.stanza} did not print JSON",
+                        "check the repository settings and that this runner can read the repository")
         doc = next((d for d in docs if isinstance(d, dict) and d.get("name") == self.stanza), None)
         if doc is None:
             raise ConfigError(f"pgBackRest knows no stanza '{self.stanza}'", "check --pgbackrest-stanza")
@@ -119,12 +114,8 @@ class PgBackRestSource(PhysicalRecoverySource):
         archive = archives[-1]  # the current database's archive (older ones precede it after an upgrade)
         newest = str(archive["max"])
         out = self._run("repo-ls", f"archive/{self.stanza}/{archive['id']}/{newest[:16]}", "--output=json")
-        if out.returncode != 0:
-            raise StoreError(f"pgbackrest repo-ls of the WAL archive failed: {out.error_line()}")
-        try:
-            files: dict[str, Any] = json.loads(out.stdout)
-        except ValueError:
-            raise StoreError("pgbackrest repo-ls did not print JSON") from None
+        files: dict[str, Any] = out.json("pgbackrest repo-ls of the WAL archive failed",
+                                         "pgbackrest repo-ls did not print JSON")
         names = [n for n, f in files.items() if isinstance(f, dict) and f.get("type") == "file"]
         segment = newest_segment(names) or newest
         entry = next((files[n] for n in names if n.startswith(segment)), None)

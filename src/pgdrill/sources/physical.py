@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import json
 import os
 import pwd
 import re
@@ -50,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pgdrill import secrets
 from pgdrill.checks import CheckResult, one_line
 from pgdrill.config import Seconds
-from pgdrill.errors import ConfigError, SourceError, ToolMissing
+from pgdrill.errors import ConfigError, SourceError, StoreError, ToolMissing
 from pgdrill.pg.cluster import LocalCluster, cluster_user, run_as_prefix, server_bin_for
 from pgdrill.pg.conn import DatabaseUrl
 from pgdrill.report.format import fmt_seconds, iso
@@ -203,6 +204,16 @@ class ToolRun:
         errors = [ln for ln in lines if "ERROR" in ln or "error" in ln.lower()]
         text = (errors or lines or [f"exit code {self.returncode}"])[0]
         return one_line(secrets.scrub(text))
+
+    def json(self, failed: str, garbled: str, hint: str | None = None) -> Any:
+        """What the tool printed as JSON: a StoreError ``<failed>: <its error>`` (with ``hint``) when
+        it exited non-zero, ``garbled`` when its output is not JSON."""
+        if self.returncode != 0:
+            raise StoreError(f"{failed}: {self.error_line()}", hint)
+        try:
+            return json.loads(self.stdout)
+        except ValueError:
+            raise StoreError(garbled) from None
 
 
 def run_tool(args: Sequence[str], *, as_cluster_user: bool = True, cwd: Path | None = None,
